@@ -1,0 +1,64 @@
+"""Checkpoints: plain dicts of tensors and JSON-able metadata, loadable with ``weights_only=True``."""
+
+from __future__ import annotations
+
+import os
+import platform
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+
+from fer_video.models import create_model
+from fer_video.transforms import PreprocessConfig
+
+
+class CheckpointError(ValueError):
+    """A weights file is missing, unreadable or not a fer-video checkpoint."""
+
+
+def hardware_description() -> str:
+    """One line naming the machine that ran this process (for model cards)."""
+    if torch.cuda.is_available():
+        return f"{torch.cuda.get_device_name(0)} (CUDA), torch {torch.__version__}"
+    return f"{platform.processor() or platform.machine()} CPU x{os.cpu_count()}, torch {torch.__version__}"
+
+
+def save_atomic(payload: dict[str, Any], path: str | os.PathLike) -> None:
+    """Write ``payload`` with ``torch.save`` to a temporary file, then rename it into place."""
+    target = Path(path)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    partial = target.with_name(f".{target.name}.{os.getpid()}.tmp")
+    torch.save(payload, partial)
+    partial.replace(target)
+
+
+def load_checkpoint(path: str | os.PathLike, map_location: str | torch.device = "cpu") -> dict[str, Any]:
+    """Load a checkpoint safely (no pickled code is ever run)."""
+    source = Path(path)
+    if not source.is_file():
+        raise CheckpointError(f"weights file not found: {source}")
+    try:
+        payload = torch.load(source, map_location=map_location, weights_only=True)
+    except Exception as error:  # torch raises many types for corrupt or foreign files
+        raise CheckpointError(f"cannot read weights file {source}: {error}") from error
+    if not isinstance(payload, dict) or "model" not in payload or "meta" not in payload:
+        raise CheckpointError(f"{source} is not a fer-video checkpoint (expected keys 'model' and 'meta')")
+    return payload
+
+
+def model_from_checkpoint(
+    payload: dict[str, Any], device: str | torch.device = "cpu", use_ema: bool = True
+) -> tuple[nn.Module, dict[str, Any]]:
+    """Rebuild the model a checkpoint describes, load its weights, and put it in eval mode."""
+    meta = payload["meta"]
+    model = create_model(meta["model"], num_classes=len(meta["classes"]), **meta.get("model_kwargs", {}))
+    state = payload["ema"] if use_ema and payload.get("ema") else payload["model"]
+    model.load_state_dict(state)
+    return model.to(device).eval(), meta
+
+
+def preprocess_config(meta: dict[str, Any]) -> PreprocessConfig:
+    """The input contract stored in a checkpoint's metadata."""
+    return PreprocessConfig(**meta["preprocess"])

@@ -1,0 +1,77 @@
+"""Training recipes as data: a YAML file maps onto :class:`TrainConfig`."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import asdict, dataclass, field, fields
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from fer_video.transforms import AugmentConfig, PreprocessConfig
+
+
+@dataclass
+class TrainConfig:
+    """Everything one training run needs; ``configs/*.yaml`` set these fields."""
+
+    name: str = "run"
+    model: str = "vgg_fer_small"
+    model_kwargs: dict[str, Any] = field(default_factory=dict)
+    epochs: int = 30
+    batch_size: int = 128
+    optimizer: str = "sgd"  # sgd (nesterov) | adamw
+    lr: float = 0.05
+    momentum: float = 0.9
+    weight_decay: float = 5e-4
+    warmup_epochs: float = 1.0
+    min_lr_ratio: float = 0.0
+    label_smoothing: float = 0.1
+    class_balanced: bool = False
+    ema_decay: float = 0.0
+    early_stopping_patience: int = 0  # epochs without PublicTest improvement; 0 = off
+    seed: int = 0
+    num_threads: int = 0  # 0 = all cores
+    max_train_samples: int = 0  # 0 = all; small values for smoke runs
+    eval_flip_tta: bool = False
+    channels_last: bool = False
+    amp: bool = True  # used on CUDA only
+    preprocess: PreprocessConfig = field(default_factory=PreprocessConfig)
+    augment: AugmentConfig = field(default_factory=AugmentConfig)
+    search_space: dict[str, Any] = field(default_factory=dict)  # for `fer-video tune`
+
+    @classmethod
+    def from_dict(cls, values: dict[str, Any]) -> "TrainConfig":
+        known = {f.name for f in fields(cls)}
+        unknown = sorted(set(values) - known)
+        if unknown:
+            raise ValueError(f"unknown config key(s) {unknown}; known: {sorted(known)}")
+        values = dict(values)
+        values["preprocess"] = PreprocessConfig(**values.get("preprocess", {}))
+        values["augment"] = AugmentConfig(**values.get("augment", {}))
+        return cls(**values)
+
+    @classmethod
+    def from_yaml(cls, path: str | os.PathLike) -> "TrainConfig":
+        source = Path(path)
+        if not source.is_file():
+            raise ValueError(f"config file not found: {source}")
+        values = yaml.safe_load(source.read_text()) or {}
+        if not isinstance(values, dict):
+            raise ValueError(f"{source}: expected a mapping of config keys")
+        return cls.from_dict(values)
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    def with_overrides(self, **overrides: Any) -> "TrainConfig":
+        """A copy with some top-level fields, or ``augment.<key>`` / ``model_kwargs.<key>``, replaced."""
+        values = self.to_dict()
+        for key, value in overrides.items():
+            section, _, sub = key.partition(".")
+            if sub:
+                values[section] = {**values[section], sub: value}
+            else:
+                values[key] = value
+        return TrainConfig.from_dict(values)

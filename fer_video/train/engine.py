@@ -1,0 +1,100 @@
+"""One epoch of training and one pass of evaluation: short, flat functions."""
+
+from __future__ import annotations
+
+import math
+import random
+from collections.abc import Callable
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+from tqdm.auto import tqdm
+
+from fer_video.classifier import predict_logits_and_features
+from fer_video.transforms import PreprocessConfig, TrainAugment, crops_to_tensor
+
+
+def set_seed(seed: int) -> None:
+    random.seed(seed)
+    np.random.seed(seed)
+    torch.manual_seed(seed)
+
+
+def warmup_cosine(total_steps: int, warmup_steps: int, min_ratio: float = 0.0) -> Callable[[int], float]:
+    """LR multiplier per step: linear warm-up, then cosine decay to ``min_ratio``."""
+
+    def factor(step: int) -> float:
+        if step < warmup_steps:
+            return (step + 1) / warmup_steps
+        progress = min(1.0, (step - warmup_steps) / max(1, total_steps - warmup_steps))
+        return min_ratio + (1 - min_ratio) * 0.5 * (1 + math.cos(math.pi * progress))
+
+    return factor
+
+
+def train_one_epoch(
+    model: nn.Module,
+    images: torch.Tensor,
+    labels: torch.Tensor,
+    augment: TrainAugment,
+    mix: Callable | None,
+    criterion: nn.Module,
+    optimizer: torch.optim.Optimizer,
+    scheduler: torch.optim.lr_scheduler.LRScheduler,
+    device: torch.device,
+    batch_size: int,
+    ema: nn.Module | None = None,
+    channels_last: bool = False,
+    amp: bool = False,
+    description: str = "train",
+) -> dict[str, float]:
+    """One pass over ``images`` (uint8, N x H x W) in shuffled batches; returns mean loss and accuracy."""
+    model.train()
+    order = torch.randperm(len(labels))
+    total_loss, correct, seen = 0.0, 0, 0
+    steps = len(order) // batch_size  # drop the ragged last batch (BatchNorm needs > 1 sample)
+    bar = tqdm(range(steps), desc=description, leave=False, unit="batch")
+    for step in bar:
+        index = order[step * batch_size : (step + 1) * batch_size]
+        batch = augment(crops_to_tensor(images[index]).to(device, non_blocking=True))
+        target = labels[index].to(device, non_blocking=True)
+        mixed_target = target
+        if mix is not None:
+            batch, mixed_target = mix(batch, target)
+        if channels_last:
+            batch = batch.contiguous(memory_format=torch.channels_last)
+        with torch.autocast(device.type, dtype=torch.bfloat16, enabled=amp):
+            logits = model(batch)
+            loss = criterion(logits.float(), mixed_target)
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        optimizer.step()
+        scheduler.step()
+        if ema is not None:
+            ema.update(model)
+        total_loss += loss.item() * len(index)
+        correct += (logits.argmax(1) == target).sum().item()
+        seen += len(index)
+        bar.set_postfix(loss=f"{total_loss / seen:.3f}", acc=f"{correct / seen:.3f}")
+    return {"loss": total_loss / max(seen, 1), "acc": correct / max(seen, 1)}
+
+
+def evaluate(
+    model: nn.Module,
+    images: np.ndarray,
+    labels: np.ndarray,
+    preprocess: PreprocessConfig,
+    device: torch.device,
+    batch_size: int = 512,
+    flip_tta: bool = False,
+) -> dict[str, float]:
+    """Cross-entropy and accuracy on a labelled split."""
+    model.eval()
+    logits, _ = predict_logits_and_features(model, images, preprocess, device, batch_size, flip_tta)
+    target = torch.as_tensor(labels)
+    return {
+        "loss": F.cross_entropy(logits, target).item(),
+        "acc": (logits.argmax(1) == target).float().mean().item(),
+    }

@@ -1,0 +1,201 @@
+"""The training recipe: data -> model -> epochs -> best checkpoint, resumable."""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import os
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+import yaml
+from sklearn.utils.class_weight import compute_class_weight
+from timm.utils import ModelEmaV3
+from torch import nn
+
+from fer_video.checkpoint import hardware_description, load_checkpoint, save_atomic
+from fer_video.constants import CLASSES
+from fer_video.data import FaceArrays, load_fer2013
+from fer_video.device import resolve_device
+from fer_video.models import create_model
+from fer_video.train.config import TrainConfig
+from fer_video.train.engine import evaluate, set_seed, train_one_epoch, warmup_cosine
+from fer_video.transforms import TrainAugment, build_mix
+
+LOG_FIELDS = ["epoch", "lr", "train_loss", "train_acc", "val_loss", "val_acc", "epoch_time_s", "images_per_s"]
+
+
+def data_fingerprint(path: str | os.PathLike) -> dict[str, Any]:
+    """Name, size and a SHA-256 of the data file (folders: name only)."""
+    source = Path(path)
+    info: dict[str, Any] = {"name": source.name}
+    if source.is_file():
+        digest = hashlib.sha256()
+        with source.open("rb") as handle:
+            for chunk in iter(lambda: handle.read(1 << 20), b""):
+                digest.update(chunk)
+        info.update(size=source.stat().st_size, sha256=digest.hexdigest())
+    return info
+
+
+def build_optimizer(model: nn.Module, config: TrainConfig) -> torch.optim.Optimizer:
+    """SGD+Nesterov or AdamW, with no weight decay on norms and biases."""
+    decay = [p for p in model.parameters() if p.ndim > 1]
+    no_decay = [p for p in model.parameters() if p.ndim <= 1]
+    groups = [{"params": decay, "weight_decay": config.weight_decay}, {"params": no_decay, "weight_decay": 0.0}]
+    if config.optimizer == "sgd":
+        return torch.optim.SGD(groups, lr=config.lr, momentum=config.momentum, nesterov=True)
+    if config.optimizer == "adamw":
+        return torch.optim.AdamW(groups, lr=config.lr)
+    raise ValueError(f"unknown optimizer '{config.optimizer}' (expected sgd or adamw)")
+
+
+def _training_split(data: dict[str, FaceArrays], config: TrainConfig) -> FaceArrays:
+    train = data["training"]
+    if config.max_train_samples and config.max_train_samples < len(train):
+        keep = np.random.default_rng(config.seed).permutation(len(train))[: config.max_train_samples]
+        train = FaceArrays(images=train.images[keep], labels=train.labels[keep])
+    return train
+
+
+def fit(
+    config: TrainConfig,
+    data_path: str | os.PathLike,
+    out_dir: str | os.PathLike,
+    resume: bool = False,
+    device: str = "auto",
+    epoch_callback=None,
+) -> dict[str, Any]:
+    """Train ``config`` on FER2013 Training, select on PublicTest; writes ``best.pt``, ``last.pt``,
+    ``log.csv`` and ``config.yaml`` under ``out_dir``. Returns the best epoch's metrics.
+
+    ``epoch_callback(epoch, val_acc)`` is called after each epoch (used for tuning/pruning).
+    """
+    out = Path(out_dir)
+    last_path, best_path, log_path = out / "last.pt", out / "best.pt", out / "log.csv"
+    if not resume and last_path.exists():
+        raise FileExistsError(f"{out} already holds a run; pass --resume to continue it or choose another --out")
+    run_device = resolve_device(device)
+    if config.num_threads:
+        torch.set_num_threads(config.num_threads)
+    set_seed(config.seed)
+
+    data = load_fer2013(data_path, splits=["training", "publictest"])
+    train, val = _training_split(data, config), data["publictest"]
+    images, labels = torch.from_numpy(train.images), torch.from_numpy(train.labels)
+
+    model = create_model(config.model, num_classes=len(CLASSES), **config.model_kwargs).to(run_device)
+    if config.channels_last:
+        model = model.to(memory_format=torch.channels_last)
+    ema = ModelEmaV3(model, decay=config.ema_decay) if config.ema_decay > 0 else None
+    optimizer = build_optimizer(model, config)
+    steps_per_epoch = len(labels) // config.batch_size
+    schedule = warmup_cosine(
+        config.epochs * steps_per_epoch, int(config.warmup_epochs * steps_per_epoch), config.min_lr_ratio
+    )
+    scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, schedule)
+    weight = None
+    if config.class_balanced:
+        weight = torch.tensor(
+            compute_class_weight("balanced", classes=np.arange(len(CLASSES)), y=train.labels), dtype=torch.float32
+        ).to(run_device)
+    criterion = nn.CrossEntropyLoss(weight=weight, label_smoothing=config.label_smoothing)
+    augment = TrainAugment(config.augment, config.preprocess)
+    mix = build_mix(config.augment, len(CLASSES))
+    amp = config.amp and run_device.type == "cuda"
+
+    start_epoch, best_acc, best_epoch, elapsed = 0, -1.0, -1, 0.0
+    best_metrics: dict[str, Any] = {}
+    if resume and last_path.exists():
+        state = load_checkpoint(last_path, map_location=run_device)
+        model.load_state_dict(state["model"])
+        optimizer.load_state_dict(state["optimizer"])
+        scheduler.load_state_dict(state["scheduler"])
+        if ema is not None and state.get("ema"):
+            ema.module.load_state_dict(state["ema"])
+        torch.set_rng_state(state["rng"])
+        start_epoch, elapsed = state["epoch"] + 1, state["elapsed_s"]
+        best_acc, best_epoch, best_metrics = state["best_acc"], state["best_epoch"], state["best_metrics"]
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "config.yaml").write_text(yaml.safe_dump(config.to_dict(), sort_keys=False))
+
+    meta = {
+        "model": config.model,
+        "model_kwargs": config.model_kwargs,
+        "classes": list(CLASSES),
+        "preprocess": config.preprocess.to_dict(),
+        "config": config.to_dict(),
+        "data": data_fingerprint(data_path),
+        "hardware": hardware_description(),
+    }
+    patience_left = config.early_stopping_patience
+    for epoch in range(start_epoch, config.epochs):
+        started = time.perf_counter()
+        train_stats = train_one_epoch(
+            model, images, labels, augment, mix, criterion, optimizer, scheduler, run_device,
+            config.batch_size, ema, config.channels_last, amp, description=f"epoch {epoch + 1}/{config.epochs}",
+        )
+        scored = ema.module if ema is not None else model
+        val_stats = evaluate(scored, val.images, val.labels, config.preprocess, run_device, flip_tta=config.eval_flip_tta)
+        epoch_time = time.perf_counter() - started
+        elapsed += epoch_time
+        row = {
+            "epoch": epoch + 1,
+            "lr": optimizer.param_groups[0]["lr"],
+            "train_loss": train_stats["loss"],
+            "train_acc": train_stats["acc"],
+            "val_loss": val_stats["loss"],
+            "val_acc": val_stats["acc"],
+            "epoch_time_s": epoch_time,
+            "images_per_s": steps_per_epoch * config.batch_size / epoch_time,
+        }
+        _append_log(log_path, row)
+        print(
+            f"epoch {epoch + 1}/{config.epochs}: train loss {row['train_loss']:.4f} acc {row['train_acc']:.4f} | "
+            f"PublicTest loss {row['val_loss']:.4f} acc {row['val_acc']:.4f} | {epoch_time:.0f}s",
+            flush=True,
+        )
+        improved = val_stats["acc"] > best_acc
+        if improved:
+            best_acc, best_epoch, patience_left = val_stats["acc"], epoch + 1, config.early_stopping_patience
+            best_metrics = {"publictest_acc": val_stats["acc"], "publictest_loss": val_stats["loss"], "epoch": epoch + 1}
+            save_atomic(
+                {"model": scored.state_dict(), "meta": {**meta, "metrics": best_metrics, "train_time_s": elapsed}},
+                best_path,
+            )
+        else:
+            patience_left -= 1
+        save_atomic(
+            {
+                "model": model.state_dict(),
+                "ema": ema.module.state_dict() if ema is not None else {},
+                "optimizer": optimizer.state_dict(),
+                "scheduler": scheduler.state_dict(),
+                "rng": torch.get_rng_state(),
+                "epoch": epoch,
+                "elapsed_s": elapsed,
+                "best_acc": best_acc,
+                "best_epoch": best_epoch,
+                "best_metrics": best_metrics,
+                "meta": meta,
+            },
+            last_path,
+        )
+        if epoch_callback is not None:
+            epoch_callback(epoch + 1, val_stats["acc"])
+        if config.early_stopping_patience and patience_left <= 0:
+            print(f"early stop: no PublicTest improvement for {config.early_stopping_patience} epochs", flush=True)
+            break
+    return {**best_metrics, "train_time_s": elapsed, "best_checkpoint": str(best_path)}
+
+
+def _append_log(path: Path, row: dict[str, Any]) -> None:
+    new = not path.exists()
+    with path.open("a", newline="") as handle:
+        writer = csv.DictWriter(handle, fieldnames=LOG_FIELDS)
+        if new:
+            writer.writeheader()
+        writer.writerow({k: (f"{v:.6g}" if isinstance(v, float) else v) for k, v in row.items()})

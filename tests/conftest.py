@@ -1,0 +1,27 @@
+"""Fixtures shared by the whole suite."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from fer_video.data import resolve_fer2013_path
+
+
+@pytest.fixture(scope="session")
+def fer2013_path() -> Path:
+    """The real FER2013 data (``$FER2013_PATH`` or ``../shared/data/fer2013.zip``), or skip."""
+    path = resolve_fer2013_path()
+    if path is None:
+        pytest.skip("FER2013 not found: set FER2013_PATH or place it at ../shared/data/fer2013.zip")
+    return path
+
+
+@pytest.fixture(scope="session")
+def astronaut() -> np.ndarray:
+    """A real RGB photo with one face (scikit-image's astronaut, 512x512)."""
+    from skimage import data
+
+    return data.astronaut()

@@ -48,8 +48,11 @@ class TrainConfig:
         if unknown:
             raise ValueError(f"unknown config key(s) {unknown}; known: {sorted(known)}")
         values = dict(values)
-        values["preprocess"] = PreprocessConfig(**values.get("preprocess", {}))
-        values["augment"] = AugmentConfig(**values.get("augment", {}))
+        try:
+            values["preprocess"] = PreprocessConfig(**values.get("preprocess", {}))
+            values["augment"] = AugmentConfig(**values.get("augment", {}))
+        except TypeError as error:  # an unknown preprocess/augment key
+            raise ValueError(f"bad preprocess/augment config: {error}") from error
         return cls(**values)
 
     @classmethod

@@ -73,7 +73,7 @@ def train_one_epoch(
         optimizer.step()
         scheduler.step()
         if ema is not None:
-            ema.update(model)
+            ema.update(model, step=scheduler.last_epoch)
         total_loss += loss.item() * len(index)
         correct += (logits.argmax(1) == target).sum().item()
         seen += len(index)

@@ -25,7 +25,10 @@ from fer_video.train.config import TrainConfig
 from fer_video.train.engine import evaluate, set_seed, train_one_epoch, warmup_cosine
 from fer_video.transforms import TrainAugment, build_mix
 
-LOG_FIELDS = ["epoch", "lr", "train_loss", "train_acc", "val_loss", "val_acc", "epoch_time_s", "images_per_s"]
+LOG_FIELDS = [
+    "epoch", "lr", "train_loss", "train_acc", "val_loss", "val_acc", "ema_val_loss", "ema_val_acc",
+    "epoch_time_s", "images_per_s",
+]
 
 
 def data_fingerprint(path: str | os.PathLike) -> dict[str, Any]:
@@ -90,7 +93,7 @@ def fit(
     model = create_model(config.model, num_classes=len(CLASSES), **config.model_kwargs).to(run_device)
     if config.channels_last:
         model = model.to(memory_format=torch.channels_last)
-    ema = ModelEmaV3(model, decay=config.ema_decay) if config.ema_decay > 0 else None
+    ema = ModelEmaV3(model, decay=config.ema_decay, use_warmup=True) if config.ema_decay > 0 else None
     optimizer = build_optimizer(model, config)
     steps_per_epoch = len(labels) // config.batch_size
     schedule = warmup_cosine(
@@ -138,8 +141,14 @@ def fit(
             model, images, labels, augment, mix, criterion, optimizer, scheduler, run_device,
             config.batch_size, ema, config.channels_last, amp, description=f"epoch {epoch + 1}/{config.epochs}",
         )
-        scored = ema.module if ema is not None else model
-        val_stats = evaluate(scored, val.images, val.labels, config.preprocess, run_device, flip_tta=config.eval_flip_tta)
+        val_stats = evaluate(model, val.images, val.labels, config.preprocess, run_device, flip_tta=config.eval_flip_tta)
+        ema_stats = (
+            evaluate(ema.module, val.images, val.labels, config.preprocess, run_device, flip_tta=config.eval_flip_tta)
+            if ema is not None
+            else {"loss": float("nan"), "acc": float("nan")}
+        )
+        use_ema = ema is not None and ema_stats["acc"] >= val_stats["acc"]
+        scored, scored_stats = (ema.module, ema_stats) if use_ema else (model, val_stats)
         epoch_time = time.perf_counter() - started
         elapsed += epoch_time
         row = {
@@ -149,19 +158,26 @@ def fit(
             "train_acc": train_stats["acc"],
             "val_loss": val_stats["loss"],
             "val_acc": val_stats["acc"],
+            "ema_val_loss": ema_stats["loss"],
+            "ema_val_acc": ema_stats["acc"],
             "epoch_time_s": epoch_time,
             "images_per_s": steps_per_epoch * config.batch_size / epoch_time,
         }
         _append_log(log_path, row)
         print(
             f"epoch {epoch + 1}/{config.epochs}: train loss {row['train_loss']:.4f} acc {row['train_acc']:.4f} | "
-            f"PublicTest loss {row['val_loss']:.4f} acc {row['val_acc']:.4f} | {epoch_time:.0f}s",
+            f"PublicTest loss {row['val_loss']:.4f} acc {row['val_acc']:.4f} (EMA acc {row['ema_val_acc']:.4f}) | "
+            f"{epoch_time:.0f}s",
             flush=True,
         )
-        improved = val_stats["acc"] > best_acc
-        if improved:
-            best_acc, best_epoch, patience_left = val_stats["acc"], epoch + 1, config.early_stopping_patience
-            best_metrics = {"publictest_acc": val_stats["acc"], "publictest_loss": val_stats["loss"], "epoch": epoch + 1}
+        if scored_stats["acc"] > best_acc:
+            best_acc, best_epoch, patience_left = scored_stats["acc"], epoch + 1, config.early_stopping_patience
+            best_metrics = {
+                "publictest_acc": scored_stats["acc"],
+                "publictest_loss": scored_stats["loss"],
+                "epoch": epoch + 1,
+                "weights": "ema" if use_ema else "raw",
+            }
             save_atomic(
                 {"model": scored.state_dict(), "meta": {**meta, "metrics": best_metrics, "train_time_s": elapsed}},
                 best_path,
@@ -185,7 +201,7 @@ def fit(
             last_path,
         )
         if epoch_callback is not None:
-            epoch_callback(epoch + 1, val_stats["acc"])
+            epoch_callback(epoch + 1, scored_stats["acc"])
         if config.early_stopping_patience and patience_left <= 0:
             print(f"early stop: no PublicTest improvement for {config.early_stopping_patience} epochs", flush=True)
             break

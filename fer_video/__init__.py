@@ -17,6 +17,7 @@ from fer_video.constants import CLASSES
 from fer_video.data import FaceArrays, load_fer2013
 from fer_video.models import create_model, list_models
 from fer_video.pretrained import load_classifier
+from fer_video.recognizer import EmotionRecognizer
 
 __version__ = "0.1.0"
 
@@ -26,4 +27,13 @@ def classify_crops(crops: np.ndarray, weights: str | None = None, device: str = 
     return load_classifier(weights, device=device).predict_proba(crops)
 
 
-__all__ = ["CLASSES", "FaceArrays", "classify_crops", "create_model", "list_models", "load_classifier", "load_fer2013"]
+__all__ = [
+    "CLASSES",
+    "EmotionRecognizer",
+    "FaceArrays",
+    "classify_crops",
+    "create_model",
+    "list_models",
+    "load_classifier",
+    "load_fer2013",
+]

@@ -1,0 +1,50 @@
+"""``fer-video evaluate``: score a checkpoint on a FER2013 split and write a report."""
+
+from __future__ import annotations
+
+import argparse
+
+from fer_video.constants import SPLITS
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    parser = subparsers.add_parser("evaluate", help="accuracy, F1, confusion matrix and report for a checkpoint")
+    parser.add_argument("--weights", help="checkpoint to score (default: the shipped models/emotion_cnn.pt)")
+    parser.add_argument(
+        "--data", help="FER2013 folder, zip or csv (default: $FER2013_PATH or ../shared/data/fer2013.zip)"
+    )
+    parser.add_argument("--split", default="publictest", choices=SPLITS, help="split to score (default: publictest)")
+    parser.add_argument(
+        "--tta", default="none", choices=("none", "flip", "tencrop"), help="test-time augmentation (default: none)"
+    )
+    parser.add_argument("--out", help="output folder (default: results/<weights file stem>)")
+    parser.add_argument("--log", help="a run's log.csv, to add training curves to the report")
+    parser.add_argument("--overwrite", action="store_true", help="replace files in an existing output folder")
+    parser.add_argument("--batch-size", type=int, default=256, help="images per forward pass (default: 256)")
+    parser.add_argument("--device", default="auto", help="auto | cpu | cuda[:N]")
+    parser.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from fer_video.evaluate import evaluate_checkpoint
+
+    result = evaluate_checkpoint(
+        weights=args.weights,
+        data_path=args.data,
+        split=args.split,
+        tta=args.tta,
+        out_dir=args.out,
+        device=args.device,
+        log=args.log,
+        overwrite=args.overwrite,
+        batch_size=args.batch_size,
+    )
+    metrics, subset = result["metrics"], result["subset_3class"]
+    print(
+        f"{result['split']} ({metrics['n_images']} images, tta={result['tta']}): "
+        f"accuracy {metrics['accuracy']:.4f}, macro-F1 {metrics['macro_f1']:.4f}, "
+        f"weighted-F1 {metrics['weighted_f1']:.4f}; happy/sad/neutral subset: accuracy {subset['accuracy']:.4f}, "
+        f"macro-F1 {subset['macro_f1']:.4f}"
+    )
+    print(f"wrote {result['out_dir']}/metrics.json, report.md and figures")
+    return 0

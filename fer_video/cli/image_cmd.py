@@ -1,0 +1,146 @@
+"""``fer-video image``: emotions of every face in photos (files, folders, globs)."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import numpy as np
+from tqdm import tqdm
+
+from fer_video.faces import DETECTORS
+
+if TYPE_CHECKING:
+    from fer_video.recognizer import EmotionRecognizer, FaceResult
+
+RESULTS_CSV = "emotions.csv"
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    parser = subparsers.add_parser(
+        "image",
+        help="recognise facial emotions in photos",
+        description="Detect every face in each photo and classify its emotion. Prints a table per image "
+        "(or JSON with --json); --out writes annotated copies and one CSV for the batch.",
+    )
+    parser.add_argument("paths", nargs="+", metavar="PATH", help="image files, folders or glob patterns")
+    parser.add_argument("--json", action="store_true", help="print machine-readable JSON instead of tables")
+    parser.add_argument("--out", help=f"folder for annotated copies and {RESULTS_CSV}")
+    parser.add_argument("--overwrite", action="store_true", help="replace existing files in --out")
+    parser.add_argument("--no-detect", action="store_true", help="the images are already face crops")
+    parser.add_argument("--recursive", action="store_true", help="also search subfolders of folder arguments")
+    parser.add_argument("--detector", choices=DETECTORS, default="mtcnn", help="face detector (default: mtcnn)")
+    parser.add_argument("--weights", help="emotion CNN checkpoint (default: the shipped model)")
+    parser.add_argument("--device", default="auto", help="auto | cpu | cuda[:N]")
+    parser.add_argument(
+        "--margin", type=float, help="context around each face, fraction of its box (default: measured)"
+    )
+    parser.add_argument("--min-face-size", type=int, default=40, help="smallest face, pixels at detection scale")
+    parser.add_argument("--score-threshold", type=float, default=0.9, help="minimum detection score (mtcnn)")
+    parser.add_argument("--max-detect-side", type=int, default=640, help="shrink larger images to this for detection")
+    parser.add_argument("--batch-size", type=int, default=8, help="images detected and classified together")
+    parser.set_defaults(func=run)
+
+
+def annotated_names(files: Sequence[Path]) -> list[str]:
+    """``<stem>_annotated.<jpg|png>`` per input, made unique within the batch."""
+    names, used = [], set()
+    for file in files:
+        suffix = ".jpg" if file.suffix.lower() in (".jpg", ".jpeg") else ".png"
+        name, copy = f"{file.stem}_annotated{suffix}", 2
+        while name in used:
+            name, copy = f"{file.stem}_annotated_{copy}{suffix}", copy + 1
+        used.add(name)
+        names.append(name)
+    return names
+
+
+def format_table(name: str, results: Sequence[FaceResult], classes: Sequence[str]) -> str:
+    """A readable block for one image: one row per face with box, score, label and probabilities."""
+    lines = [f"{name}: {len(results)} face{'s' if len(results) != 1 else ''}"]
+    if results:
+        header = f"  {'face':>4}  {'box x1,y1,x2,y2':<21} {'score':>5}  {'label':<8} {'conf':>5}  "
+        lines.append(header + " ".join(f"{c[:7]:>7}" for c in classes))
+        for index, face in enumerate(results):
+            box = ",".join(f"{v:.0f}" for v in face.box)
+            row = f"  {index:>4}  {box:<21} {face.score:5.2f}  {face.label:<8} {face.confidence:5.2f}  "
+            lines.append(row + " ".join(f"{face.probabilities[c]:7.3f}" for c in classes))
+    return "\n".join(lines)
+
+
+def recognise_files(
+    recognizer: EmotionRecognizer, files: Sequence[Path], batch_size: int, detect: bool
+) -> Iterator[tuple[int, Path, np.ndarray | None, list[FaceResult] | str]]:
+    """``(index, file, image, faces)`` per file, ``batch_size`` files inferred together; a file
+    that cannot be loaded gives ``(index, file, None, error message)`` instead."""
+    from fer_video.imaging import ImageLoadError, load_image
+
+    for start in range(0, len(files), batch_size):
+        loaded = []
+        for index, file in enumerate(files[start : start + batch_size], start):
+            try:
+                loaded.append((index, file, load_image(file)))
+            except ImageLoadError as error:
+                yield index, file, None, str(error)
+        results = recognizer.predict_frames([frame for _, _, frame in loaded], detect=detect)
+        for (index, file, frame), faces in zip(loaded, results):
+            yield index, file, frame, faces
+
+
+def run(args: argparse.Namespace) -> int:
+    from fer_video.evaluate.outputs import atomic_path, check_overwrite
+    from fer_video.imaging import annotate_image, collect_image_paths, save_image
+    from fer_video.recognizer import EmotionRecognizer, results_table
+
+    if args.batch_size < 1:
+        raise ValueError(f"--batch-size must be at least 1, got {args.batch_size}")
+    files, failures = collect_image_paths(args.paths, recursive=args.recursive)
+    out = Path(args.out) if args.out else None
+    if out is not None:
+        if out.exists() and not out.is_dir():
+            raise ValueError(f"--out must be a folder, but {out} is a file")
+        outputs = [out / name for name in annotated_names(files)]
+        check_overwrite([out / RESULTS_CSV, *outputs], args.overwrite)
+    recognizer = EmotionRecognizer(
+        weights=args.weights,
+        detector=args.detector,
+        device=args.device,
+        margin=args.margin,
+        min_face_size=args.min_face_size,
+        score_threshold=args.score_threshold,
+        max_detect_side=args.max_detect_side,
+    )
+
+    processed: list[tuple[str, list]] = []
+    progress = tqdm(total=len(files), unit="image", disable=True if len(files) < 2 else None, file=sys.stderr)
+    for index, file, frame, outcome in recognise_files(recognizer, files, args.batch_size, not args.no_detect):
+        progress.update()
+        if isinstance(outcome, str):
+            failures.append((str(file), outcome))
+            continue
+        processed.append((str(file), outcome))
+        if out is not None:
+            save_image(annotate_image(frame, outcome), outputs[index])
+        if not args.json:
+            progress.write(format_table(str(file), outcome, recognizer.classes), file=sys.stdout)
+    progress.close()
+
+    if out is not None:
+        with atomic_path(out / RESULTS_CSV) as partial:
+            results_table(processed, recognizer.classes).to_csv(partial, index=False, float_format="%.4f")
+    if args.json:
+        report = [{"file": name, "faces": [face.to_dict() for face in results]} for name, results in processed]
+        report += [{"file": name, "error": message} for name, message in failures]
+        print(json.dumps(report, indent=2))
+    faces = sum(len(results) for _, results in processed)
+    print(f"{len(processed)} image(s), {faces} face(s)" + (f"; results in {out}" if out else ""), file=sys.stderr)
+    if failures:
+        print(f"fer-video image: {len(failures)} input(s) failed:", file=sys.stderr)
+        for _, message in failures:
+            print(f"  {message}", file=sys.stderr)
+        return 1
+    return 0

@@ -1,0 +1,101 @@
+"""Evaluate a checkpoint on a FER2013 split: metrics, confusion matrices, report.
+
+::
+
+    from fer_video.evaluate import evaluate_checkpoint
+    result = evaluate_checkpoint("models/emotion_cnn.pt", split="publictest", tta="flip")
+    result["metrics"]["accuracy"], result["subset_3class"]["accuracy"]
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from fer_video.checkpoint import hardware_description
+from fer_video.constants import CLASSES
+from fer_video.data import load_fer2013, resolve_fer2013_path
+from fer_video.evaluate.metrics import SUBSET_3CLASS, classification_metrics, subset_metrics
+from fer_video.evaluate.outputs import check_overwrite
+from fer_video.evaluate.plots import read_training_log
+from fer_video.evaluate.report import output_paths, write_evaluation
+from fer_video.evaluate.tta import TTA_MODES, predict_proba, ten_crop_views
+from fer_video.pretrained import default_cnn_path, load_classifier
+from fer_video.train.loop import data_fingerprint
+
+
+def evaluate_predictions(probs: np.ndarray, labels: np.ndarray) -> dict[str, Any]:
+    """7-class metrics of ``probs.argmax(1)`` and the happy/sad/neutral subset metrics."""
+    return {
+        "metrics": classification_metrics(labels, probs.argmax(axis=1)),
+        "subset_3class": subset_metrics(probs, labels, SUBSET_3CLASS),
+    }
+
+
+def evaluate_checkpoint(
+    weights: str | os.PathLike | None = None,
+    data_path: str | os.PathLike | None = None,
+    split: str = "publictest",
+    tta: str = "none",
+    out_dir: str | os.PathLike | None = None,
+    device: str = "auto",
+    log: str | os.PathLike | None = None,
+    overwrite: bool = False,
+    batch_size: int = 256,
+) -> dict[str, Any]:
+    """Score ``weights`` (default: the shipped CNN) on one FER2013 split and write the results
+    to ``out_dir`` (default ``results/<weights stem>``). ``log`` (a run's ``log.csv``) adds
+    training curves. Returns what ``metrics.json`` holds."""
+    weights_path = Path(weights) if weights else default_cnn_path()
+    data = resolve_fer2013_path(data_path)
+    if data is None:
+        raise FileNotFoundError(f"FER2013 data not found: {data_path or 'pass --data or set $FER2013_PATH'}")
+    if tta not in TTA_MODES:
+        raise ValueError(f"unknown test-time augmentation '{tta}'; expected one of {list(TTA_MODES)}")
+    training_log = read_training_log(log) if log else None
+    out = Path(out_dir) if out_dir else Path("results") / weights_path.stem
+    paths = output_paths(out, training_log is not None)
+    check_overwrite(paths.values(), overwrite)
+
+    classifier = load_classifier(weights_path, device=device)
+    if tuple(classifier.classes) != CLASSES:
+        raise ValueError(f"{weights_path} predicts classes {classifier.classes}, expected {CLASSES}")
+    faces = load_fer2013(data, splits=[split])[split]
+    started = time.perf_counter()
+    probs = predict_proba(classifier, faces.images, tta=tta, batch_size=batch_size)
+    elapsed = time.perf_counter() - started
+
+    result = {
+        "weights": str(weights_path),
+        "model": classifier.meta["model"],
+        "checkpoint_metrics": classifier.meta.get("metrics", {}),
+        "data": str(data),
+        "data_sha256": data_fingerprint(data).get("sha256"),
+        "split": split,
+        "tta": tta,
+        "device": str(classifier.device),
+        "hardware": hardware_description(),
+        "eval_time_s": round(elapsed, 3),
+        "images_per_s": round(len(faces) / max(elapsed, 1e-9), 1),
+        **evaluate_predictions(probs, faces.labels),
+        "out_dir": str(out),
+        "files": {role: path.name for role, path in paths.items()},
+    }
+    write_evaluation(paths, result, probs, faces.labels, training_log)
+    return result
+
+
+__all__ = [
+    "SUBSET_3CLASS",
+    "TTA_MODES",
+    "classification_metrics",
+    "evaluate_checkpoint",
+    "evaluate_predictions",
+    "predict_proba",
+    "subset_metrics",
+    "ten_crop_views",
+]

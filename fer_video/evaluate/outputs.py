@@ -1,0 +1,35 @@
+"""Safe output files: refuse to clobber results unless asked, and write each file atomically."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+
+def check_overwrite(paths: Iterable[Path], overwrite: bool) -> None:
+    """Raise FileExistsError naming the files that exist, unless ``overwrite``."""
+    existing = [str(p) for p in paths if p.exists()]
+    if existing and not overwrite:
+        shown = ", ".join(existing[:3]) + (f" and {len(existing) - 3} more" if len(existing) > 3 else "")
+        raise FileExistsError(f"{shown} already exist(s); pass --overwrite to replace, or choose another --out")
+
+
+@contextmanager
+def atomic_path(target: str | os.PathLike) -> Iterator[Path]:
+    """Yield a temporary path beside ``target``; on success rename it onto ``target``, else delete it."""
+    final = Path(target)
+    final.parent.mkdir(parents=True, exist_ok=True)
+    partial = final.with_name(f".{final.stem}.{os.getpid()}.tmp{final.suffix}")
+    try:
+        yield partial
+        partial.replace(final)
+    finally:
+        partial.unlink(missing_ok=True)
+
+
+def write_text_atomic(target: str | os.PathLike, text: str) -> None:
+    """Write ``text`` to ``target`` via a temporary file and a rename."""
+    with atomic_path(target) as partial:
+        partial.write_text(text)

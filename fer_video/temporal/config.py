@@ -1,0 +1,123 @@
+"""The temporal recipe as data: ``configs/temporal.yaml`` maps onto :class:`TemporalConfig`."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import asdict, dataclass, field, fields
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+
+@dataclass(frozen=True)
+class SimulationConfig:
+    """How synthetic face tracks are rendered from FER2013 stills (see :mod:`fer_video.temporal.simulate`).
+
+    Durations are in seconds and rates in events per minute, so a clip means the same at any ``fps``.
+    Amplitudes are standard deviations of smooth random curves (``drift_seconds`` sets their correlation time).
+    """
+
+    fps: float = 10.0
+    clip_seconds: float = 9.6
+    segment_seconds: tuple[float, float] = (2.0, 5.0)
+    balanced_emotions: bool = False
+    same_emotion_switches_per_minute: float = 4.0
+    transition_seconds: float = 0.3
+    drift_seconds: float = 1.0
+    translate: float = 0.06
+    rotation_deg: float = 6.0
+    scale: float = 0.06
+    flip_prob: float = 0.5
+    brightness: float = 0.08
+    contrast: float = 0.15
+    clip_brightness: float = 0.1
+    clip_contrast: float = 0.2
+    blur_sigma: float = 1.5
+    blur_mean: float = 0.2
+    blur_drift: float = 0.3
+    noise_std: tuple[float, float] = (0.0, 0.06)
+    occlusion_per_minute: float = 6.0
+    occlusion_seconds: tuple[float, float] = (0.2, 0.8)
+    occlusion_size: tuple[float, float] = (0.25, 0.5)
+    dropout_per_minute: float = 6.0
+    dropout_seconds: tuple[float, float] = (0.1, 0.8)
+
+    @property
+    def clip_frames(self) -> int:
+        return max(1, round(self.clip_seconds * self.fps))
+
+    def frames(self, seconds: float) -> int:
+        """A duration in frames (at least one)."""
+        return max(1, round(seconds * self.fps))
+
+
+@dataclass(frozen=True)
+class TemporalConfig:
+    """Everything ``fer-video train-temporal`` / ``eval-temporal`` need."""
+
+    simulation: SimulationConfig = field(default_factory=SimulationConfig)
+    seed: int = 0
+    train_clips: int = 480
+    val_clips: int = 96
+    eval_clips: int = 192
+    val_image_fraction: float = 0.15
+    hidden_size: int = 64
+    dropout: float = 0.2
+    epochs: int = 40
+    batch_size: int = 32
+    lr: float = 3e-3
+    weight_decay: float = 1e-2
+    smoothness_weight: float = 1.0
+    ema_alphas: tuple[float, ...] = (0.5, 0.3, 0.2, 0.1, 0.05)
+    cnn_batch_size: int = 512
+    num_threads: int = 0
+    cache_dir: str = ".cache/temporal"
+    results_dir: str = "results/temporal"
+
+    @classmethod
+    def from_dict(cls, values: dict[str, Any]) -> "TemporalConfig":
+        values = dict(values)
+        _check_keys(cls, values, "config")
+        simulation = values.pop("simulation", {}) or {}
+        _check_keys(SimulationConfig, simulation, "simulation")
+        sim = SimulationConfig(**{k: tuple(v) if isinstance(v, list) else v for k, v in simulation.items()})
+        values = {k: tuple(v) if isinstance(v, list) else v for k, v in values.items()}
+        config = cls(simulation=sim, **values)
+        config.validate()
+        return config
+
+    @classmethod
+    def from_yaml(cls, path: str | os.PathLike) -> "TemporalConfig":
+        source = Path(path)
+        if not source.is_file():
+            raise ValueError(f"config file not found: {source}")
+        values = yaml.safe_load(source.read_text()) or {}
+        if not isinstance(values, dict):
+            raise ValueError(f"{source}: expected a mapping of config keys")
+        return cls.from_dict(values)
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    def validate(self) -> None:
+        """Raise ValueError for settings no run could use."""
+        sim = self.simulation
+        low, high = sim.segment_seconds
+        if sim.fps <= 0 or sim.clip_seconds <= 0 or not 0 < low <= high:
+            raise ValueError("simulation: fps, clip_seconds and segment_seconds must be positive (min <= max)")
+        if min(self.train_clips, self.val_clips, self.eval_clips, self.epochs, self.batch_size) < 1:
+            raise ValueError("train_clips, val_clips, eval_clips, epochs and batch_size must be at least 1")
+        if not 0 < self.val_image_fraction < 1:
+            raise ValueError("val_image_fraction must be between 0 and 1")
+        if not self.ema_alphas or not all(0 < a <= 1 for a in self.ema_alphas):
+            raise ValueError("ema_alphas must be a non-empty list of values in (0, 1]")
+
+
+def _check_keys(kind: type, values: dict[str, Any], where: str) -> None:
+    if not isinstance(values, dict):
+        raise ValueError(f"{where}: expected a mapping")
+    known = {f.name for f in fields(kind)}
+    unknown = sorted(set(values) - known)
+    if unknown:
+        raise ValueError(f"unknown {where} key(s) {unknown}; known: {sorted(known)}")

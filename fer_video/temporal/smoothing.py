@@ -1,0 +1,139 @@
+"""Per-track smoothers of per-frame emotion probabilities: ``none``, ``ema`` and ``gru``.
+
+Each smoother holds the state of one face track. ``update(probs, embedding)`` takes one
+frame's CNN output, or ``None`` when the face was not detected in that frame (the state is
+carried over the gap), and returns the smoothed probabilities (C,).
+"""
+
+from __future__ import annotations
+
+from typing import Protocol
+
+import numpy as np
+import torch
+
+from fer_video.constants import NUM_CLASSES
+from fer_video.temporal.model import TemporalGRU
+
+SMOOTHING_KINDS = ("gru", "ema", "none")
+DEFAULT_EMA_ALPHA = 0.2
+
+
+class TrackSmoother(Protocol):
+    def update(self, probs: np.ndarray | None, embedding: np.ndarray | None) -> np.ndarray:
+        """Smoothed probabilities (C,) after this frame; ``probs=None`` means the face was missed."""
+        ...
+
+
+class NoSmoother:
+    """Passes the CNN's probabilities through; holds the last ones while the face is missing."""
+
+    def __init__(self, num_classes: int = NUM_CLASSES) -> None:
+        self.current = np.full(num_classes, 1.0 / num_classes, dtype=np.float32)
+
+    def update(self, probs: np.ndarray | None, embedding: np.ndarray | None = None) -> np.ndarray:
+        if probs is not None:
+            self.current = np.asarray(probs, dtype=np.float32).copy()
+        return self.current.copy()
+
+
+class EmaSmoother:
+    """Exponential moving average ``p = alpha * probs + (1 - alpha) * p``; starts at the first
+    detection and holds its value while the face is missing."""
+
+    def __init__(self, alpha: float = DEFAULT_EMA_ALPHA, num_classes: int = NUM_CLASSES) -> None:
+        if not 0 < alpha <= 1:
+            raise ValueError(f"ema_alpha must be in (0, 1], got {alpha}")
+        self.alpha = alpha
+        self.current = np.full(num_classes, 1.0 / num_classes, dtype=np.float32)
+        self.started = False
+
+    def update(self, probs: np.ndarray | None, embedding: np.ndarray | None = None) -> np.ndarray:
+        if probs is not None:
+            probs = np.asarray(probs, dtype=np.float32)
+            self.current = probs.copy() if not self.started else self.alpha * probs + (1 - self.alpha) * self.current
+            self.started = True
+        return self.current.copy()
+
+
+class GruSmoother:
+    """Runs the temporal GRU one frame at a time, keeping its hidden state between calls."""
+
+    def __init__(self, gru: TemporalGRU) -> None:
+        self.gru = gru.eval()
+        self.device = next(gru.parameters()).device
+        self.hidden: torch.Tensor | None = None
+
+    @torch.inference_mode()
+    def update(self, probs: np.ndarray | None, embedding: np.ndarray | None) -> np.ndarray:
+        if probs is not None and embedding is None:
+            raise ValueError("the GRU smoother needs the CNN embedding with each detected frame")
+        present = probs is not None
+        emb = _frame_tensor(embedding, self.gru.embed_dim, self.device)
+        prob = _frame_tensor(probs, self.gru.num_classes, self.device)
+        mask = torch.tensor([[present]], device=self.device)
+        logits, self.hidden = self.gru(emb, prob, mask, self.hidden)
+        return logits[0, -1].softmax(dim=-1).float().cpu().numpy()
+
+
+def _frame_tensor(values: np.ndarray | None, size: int, device: torch.device) -> torch.Tensor:
+    """One frame's vector as a (1, 1, size) tensor; zeros for a missed frame."""
+    if values is None:
+        return torch.zeros(1, 1, size, device=device)
+    tensor = torch.as_tensor(np.asarray(values, dtype=np.float32), device=device)
+    if tensor.shape != (size,):
+        raise ValueError(f"expected a vector of {size} values, got shape {tuple(tensor.shape)} (CNN and GRU mismatch?)")
+    return tensor.view(1, 1, size)
+
+
+def make_smoother(kind: str, gru: TemporalGRU | None = None, ema_alpha: float = DEFAULT_EMA_ALPHA) -> TrackSmoother:
+    """A fresh smoother for one track: ``"gru"`` (needs ``gru``), ``"ema"`` or ``"none"``."""
+    if kind == "none":
+        return NoSmoother(gru.num_classes if gru is not None else NUM_CLASSES)
+    if kind == "ema":
+        return EmaSmoother(ema_alpha, gru.num_classes if gru is not None else NUM_CLASSES)
+    if kind == "gru":
+        if gru is None:
+            raise ValueError("smoothing 'gru' needs a loaded GRU (fer_video.temporal.load_gru())")
+        return GruSmoother(gru)
+    raise ValueError(f"unknown smoothing '{kind}'; expected one of {', '.join(SMOOTHING_KINDS)}")
+
+
+def smooth_sequence(
+    kind: str,
+    probs: np.ndarray,
+    embeddings: np.ndarray | None = None,
+    gru: TemporalGRU | None = None,
+    ema_alpha: float = DEFAULT_EMA_ALPHA,
+    present: np.ndarray | None = None,
+) -> np.ndarray:
+    """Smoothed probabilities (T, C) for one track's whole sequence, identical to calling
+    ``make_smoother(kind, ...).update`` frame by frame. ``present`` (T,) marks detected frames
+    (default: all); the rows of ``probs`` / ``embeddings`` at missed frames are ignored."""
+    probs = np.asarray(probs, dtype=np.float32)
+    present = np.ones(len(probs), dtype=bool) if present is None else np.asarray(present, dtype=bool)
+    if present.shape != probs.shape[:1]:
+        raise ValueError(f"present has shape {present.shape}, expected ({len(probs)},)")
+    smoother = make_smoother(kind, gru, ema_alpha)
+    if isinstance(smoother, GruSmoother):
+        return _gru_sequence(smoother.gru, probs, embeddings, present)
+    out = [smoother.update(p if seen else None, None) for p, seen in zip(probs, present)]
+    return np.stack(out) if out else np.zeros((0, probs.shape[-1]), dtype=np.float32)
+
+
+@torch.inference_mode()
+def _gru_sequence(
+    gru: TemporalGRU, probs: np.ndarray, embeddings: np.ndarray | None, present: np.ndarray
+) -> np.ndarray:
+    if embeddings is None:
+        raise ValueError("smoothing 'gru' needs the CNN embeddings")
+    embeddings = np.asarray(embeddings, dtype=np.float32)
+    if embeddings.shape != (len(probs), gru.embed_dim):
+        raise ValueError(f"embeddings have shape {embeddings.shape}, expected ({len(probs)}, {gru.embed_dim})")
+    device = next(gru.parameters()).device
+    # Missed frames are fed as zeros, exactly as the online smoother does.
+    keep = torch.as_tensor(present, device=device).view(1, -1, 1)
+    emb = torch.where(keep, torch.as_tensor(embeddings, device=device)[None], 0.0)
+    prob = torch.where(keep, torch.as_tensor(probs, device=device)[None], 0.0)
+    logits, _ = gru(emb, prob, keep[..., 0], None)
+    return logits[0].softmax(dim=-1).float().cpu().numpy()

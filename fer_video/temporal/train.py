@@ -1,0 +1,134 @@
+"""Train the temporal GRU on simulated clips' CNN outputs, and match EMA's flicker to it."""
+
+from __future__ import annotations
+
+import copy
+import os
+import time
+from dataclasses import asdict
+from pathlib import Path
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from tqdm.auto import tqdm
+
+from fer_video.checkpoint import hardware_description
+from fer_video.constants import CLASSES
+from fer_video.pretrained import default_cnn_path, default_gru_path, load_classifier
+from fer_video.temporal.clips import ClipFeatures, simulated_sets
+from fer_video.temporal.config import TemporalConfig
+from fer_video.temporal.evaluate import clip_tensors, match_ema_alpha, smoother_metrics, torch_threads
+from fer_video.temporal.model import TemporalGRU, file_sha256, save_gru
+from fer_video.train.engine import set_seed, warmup_cosine
+
+
+def temporal_loss(
+    logits: torch.Tensor, labels: torch.Tensor, present: torch.Tensor, smoothness_weight: float
+) -> torch.Tensor:
+    """Cross-entropy on present frames plus ``smoothness_weight`` times the mean squared change of the
+    predicted probabilities between neighbouring frames of the same true emotion."""
+    loss = F.cross_entropy(logits[present], labels[present])
+    if smoothness_weight > 0:
+        probs = logits.softmax(dim=-1)
+        change = (probs[:, 1:] - probs[:, :-1]).pow(2).sum(dim=-1)
+        same = labels[:, 1:] == labels[:, :-1]
+        loss = loss + smoothness_weight * change[same].mean()
+    return loss
+
+
+def fit_gru(
+    fit: ClipFeatures, val: ClipFeatures, config: TemporalConfig, device: torch.device
+) -> tuple[TemporalGRU, list[dict[str, float]]]:
+    """Train a GRU on ``fit``; keep the epoch with the best frame accuracy on ``val``. Returns it and the log."""
+    with torch_threads(1):  # the GRU's matrices are too small to share out
+        return _fit_gru(fit, val, config, device)
+
+
+def _fit_gru(
+    fit: ClipFeatures, val: ClipFeatures, config: TemporalConfig, device: torch.device
+) -> tuple[TemporalGRU, list[dict[str, float]]]:
+    set_seed(config.seed)
+    model = TemporalGRU(fit.embeddings.shape[-1], fit.probs.shape[-1], config.hidden_size, config.dropout).to(device)
+    optimizer = torch.optim.AdamW(model.parameters(), lr=config.lr, weight_decay=config.weight_decay)
+    steps_per_epoch = -(-len(fit) // config.batch_size)
+    schedule = warmup_cosine(config.epochs * steps_per_epoch, steps_per_epoch)
+    scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, schedule)
+    data = clip_tensors(fit, device)
+    best_acc, best_state, log = -1.0, None, []
+    bar = tqdm(range(config.epochs), desc="train GRU", unit="epoch")
+    for epoch in bar:
+        model.train()
+        total = 0.0
+        for index in torch.randperm(len(fit)).split(config.batch_size):
+            batch = {k: v[index.to(device)] for k, v in data.items()}
+            logits, _ = model(batch["embeddings"], batch["probs"], batch["present"])
+            loss = temporal_loss(logits, batch["labels"], batch["present"], config.smoothness_weight)
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+            optimizer.step()
+            scheduler.step()
+            total += loss.item() * len(index)
+        scores = smoother_metrics("gru", val, model)
+        log.append({"epoch": epoch + 1, "train_loss": total / len(fit), **{f"val_{k}": v for k, v in scores.items()}})
+        if scores["frame_acc"] > best_acc:
+            best_acc, best_state = scores["frame_acc"], copy.deepcopy(model.state_dict())
+        bar.set_postfix(loss=f"{total / len(fit):.3f}", val_acc=f"{scores['frame_acc']:.3f}", best=f"{best_acc:.3f}")
+    model.load_state_dict(best_state)
+    return model.eval(), log
+
+
+def train_temporal(
+    config: TemporalConfig,
+    data_path: str | os.PathLike,
+    out_path: str | os.PathLike | None = None,
+    cnn_weights: str | os.PathLike | None = None,
+    device: str = "auto",
+    overwrite: bool = False,
+) -> dict[str, Any]:
+    """The whole recipe: simulate ``fit``/``val`` clips, run the CNN, train the GRU, match EMA to its flicker
+    on ``val``, and save ``{"model", "meta"}`` to ``out_path`` (default ``models/emotion_gru.pt``)."""
+    out = Path(out_path) if out_path else default_gru_path()
+    if out.exists() and not overwrite:
+        raise FileExistsError(f"{out} exists; pass --overwrite to replace it")
+    cnn = Path(cnn_weights) if cnn_weights else default_cnn_path()
+    if config.num_threads:
+        torch.set_num_threads(config.num_threads)
+    timings: dict[str, float] = {}
+    started = time.perf_counter()
+    classifier = load_classifier(cnn, device=device)
+    if list(classifier.classes) != list(CLASSES):
+        raise ValueError(f"the CNN's classes {classifier.classes} differ from fer-video's {CLASSES}")
+    cnn_sha = file_sha256(cnn)
+    sets = simulated_sets(config, data_path, classifier, cnn_sha, ["fit", "val"])
+    timings["clips_s"] = time.perf_counter() - started
+
+    mark = time.perf_counter()
+    model, log = fit_gru(sets["fit"], sets["val"], config, torch.device("cpu"))
+    timings["train_s"] = time.perf_counter() - mark
+
+    mark = time.perf_counter()
+    val_gru = smoother_metrics("gru", sets["val"], model)
+    val_none = smoother_metrics("none", sets["val"])
+    alpha = match_ema_alpha(sets["val"], val_gru["spurious_per_min"])
+    timings["ema_match_s"] = time.perf_counter() - mark
+    timings["total_s"] = time.perf_counter() - started
+    meta = {
+        "embed_dim": model.embed_dim,
+        "hidden_size": model.hidden_size,
+        "dropout": config.dropout,
+        "classes": list(classifier.classes),
+        "fps": config.simulation.fps,
+        "simulation": asdict(config.simulation),
+        "config": config.to_dict(),
+        "cnn_sha256": cnn_sha,
+        "cnn_file": cnn.name,
+        "ema_alpha_matched": alpha,
+        "metrics": {"val_gru": val_gru, "val_none": val_none},
+        "log": log,
+        "timings_s": timings,
+        "hardware": hardware_description(),
+    }
+    save_gru(model, meta, out)
+    return {"out": str(out), "ema_alpha_matched": alpha, "val_gru": val_gru, "val_none": val_none, "timings_s": timings}

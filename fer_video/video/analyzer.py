@@ -1,0 +1,152 @@
+"""Frames in, tracked faces with smoothed emotions out: detect -> track -> classify -> smooth.
+
+:class:`FaceTrackAnalyzer` keeps its state (tracks, one smoother per track) between calls, so a
+video is fed chunk by chunk (or a webcam frame by frame) and each face keeps its id and its
+temporal context. Detection runs on every ``detect_every``-th analysed frame; in between, faces
+are classified where the tracker expects them (boxes moved on by their velocity).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+from fer_video.faces import FaceDetections, align_faces
+from fer_video.recognizer import EmotionRecognizer
+from fer_video.temporal import TemporalGRU, TrackSmoother, make_smoother
+from fer_video.video.state import TrackState
+from fer_video.video.timing import StageTimer
+from fer_video.video.tracker import TENTATIVE, IouTracker
+
+
+@dataclass
+class _FrameFaces:
+    """The confirmed faces of one frame before classification, and the tracks alive after it."""
+
+    ids: list[int]
+    faces: FaceDetections
+    alive: list[int]
+
+
+class FaceTrackAnalyzer:
+    """Stateful per-face emotion analysis of consecutive frames (see the module docstring).
+
+    ``smoothing`` is a :data:`fer_video.temporal.SMOOTHING_KINDS` name (``gru`` needs ``gru``);
+    ``max_misses`` detection steps without a face end its track; ``min_hits`` detections in a row
+    confirm a new face. Stage times go to ``timer``.
+    """
+
+    def __init__(
+        self,
+        recognizer: EmotionRecognizer,
+        smoothing: str = "gru",
+        gru: TemporalGRU | None = None,
+        detect_every: int = 1,
+        max_misses: int = 10,
+        min_hits: int = 2,
+        timer: StageTimer | None = None,
+    ) -> None:
+        if detect_every < 1:
+            raise ValueError(f"detect_every must be at least 1, got {detect_every}")
+        make_smoother(smoothing, gru)  # fail now on a bad name or a missing GRU, not at the first face
+        self.recognizer = recognizer
+        self.classes = tuple(recognizer.classes)
+        self.smoothing = smoothing
+        self.gru = gru
+        self.detect_every = detect_every
+        self.tracker = IouTracker(max_misses=max_misses, min_hits=min_hits)
+        self.timer = timer or StageTimer()
+        self._smoothers: dict[int, TrackSmoother] = {}
+        self._frames_seen = 0
+
+    def reset(self) -> None:
+        """Forget all faces (a new video or stream)."""
+        self.tracker.reset()
+        self._smoothers = {}
+        self._frames_seen = 0
+
+    def process(self, frames: Sequence[np.ndarray]) -> list[list[TrackState]]:
+        """Tracked faces of each consecutive RGB uint8 frame (H, W, 3), ordered by track id."""
+        detect = [(self._frames_seen + i) % self.detect_every == 0 for i in range(len(frames))]
+        self._frames_seen += len(frames)
+        with self.timer.stage("detect"):
+            found = iter(self.recognizer.detector.detect([f for f, d in zip(frames, detect) if d]))
+        with self.timer.stage("track"):
+            tracked = [self._track(next(found) if d else None) for d in detect]
+        with self.timer.stage("classify"):
+            probs, embeddings = self._classify(frames, tracked)
+        with self.timer.stage("smooth"):
+            states, start = [], 0
+            for frame, faces in zip(frames, tracked):
+                end = start + len(faces.ids)
+                states.append(self._smooth(frame.shape, faces, probs[start:end], embeddings[start:end]))
+                start = end
+        return states
+
+    def _track(self, detections: FaceDetections | None) -> _FrameFaces:
+        """Confirmed faces of one frame: detected ones (with ids) or, without detection, the
+        tracker's estimates (no score, no landmarks)."""
+        if detections is None:
+            shown = self.tracker.step()
+            ids = [track_id for track_id, _ in shown]
+            boxes = np.array([box for _, box in shown], np.float32).reshape(-1, 4)
+            nan = np.full((len(ids), 5, 2), np.nan, np.float32)
+            faces = FaceDetections(boxes, np.full(len(ids), np.nan, np.float32), nan)
+        else:
+            track_ids = self.tracker.update(detections.boxes)
+            keep = track_ids != TENTATIVE
+            ids = [int(i) for i in track_ids[keep]]
+            faces = FaceDetections(detections.boxes[keep], detections.scores[keep], detections.landmarks[keep])
+        return _FrameFaces(ids, faces, self.tracker.active_ids)
+
+    def _classify(self, frames: Sequence[np.ndarray], tracked: list[_FrameFaces]) -> tuple[np.ndarray, np.ndarray]:
+        """CNN probabilities and embeddings of every tracked face of every frame, in one batch."""
+        size, margin = self.recognizer.input_size, self.recognizer.margin
+        crops = [align_faces(frame, faces.faces, size, margin) for frame, faces in zip(frames, tracked)]
+        crops = np.concatenate(crops) if crops else np.zeros((0, size, size), np.uint8)
+        if not len(crops):
+            return np.zeros((0, len(self.classes)), np.float32), np.zeros((0, 0), np.float32)
+        return self.recognizer.classifier.predict(crops)
+
+    def _smooth(
+        self, shape: tuple[int, ...], faces: _FrameFaces, probs: np.ndarray, embeddings: np.ndarray
+    ) -> list[TrackState]:
+        """Advance every live track's smoother by one frame (missed tracks get ``None``)."""
+        seen = {track_id: row for row, track_id in enumerate(faces.ids)}
+        self._smoothers = {i: self._smoothers.get(i) or make_smoother(self.smoothing, self.gru) for i in faces.alive}
+        states = []
+        for track_id in sorted(self._smoothers):
+            row = seen.get(track_id)
+            if row is None:
+                self._smoothers[track_id].update(None, None)
+                continue
+            smoothed = self._smoothers[track_id].update(probs[row], embeddings[row])
+            states.append(self._state(track_id, shape, faces.faces, row, probs[row], smoothed))
+        return states
+
+    def _state(
+        self,
+        track_id: int,
+        shape: tuple[int, ...],
+        faces: FaceDetections,
+        row: int,
+        raw: np.ndarray,
+        smoothed: np.ndarray,
+    ) -> TrackState:
+        height, width = shape[:2]
+        x1, y1, x2, y2 = (float(v) for v in faces.boxes[row])
+        box = (max(0.0, x1), max(0.0, y1), min(float(width), x2), min(float(height), y2))
+        score = float(faces.scores[row])
+        top, raw_top = int(np.argmax(smoothed)), int(np.argmax(raw))
+        return TrackState(
+            track_id=track_id,
+            box=box,
+            probabilities={name: float(p) for name, p in zip(self.classes, smoothed)},
+            label=self.classes[top],
+            confidence=float(smoothed[top]),
+            raw_probabilities={name: float(p) for name, p in zip(self.classes, raw)},
+            raw_label=self.classes[raw_top],
+            det_score=None if np.isnan(score) else score,
+        )

@@ -1,0 +1,232 @@
+"""Opening a video for analysis: metadata from PyAV, frame-accurate batched reads with decord
+(or forward PyAV decoding for codecs decord's FFmpeg build cannot read, such as AV1).
+
+Frames always come out upright RGB uint8 (H, W, 3): phone videos store frames sideways plus a
+display rotation, which is read with PyAV and applied here (decord 0.6 applies it on its own
+for 90/180/270 degrees; :class:`VideoSource` checks what decord did on the first frame rather
+than trusting either behaviour). Timestamps are the frames' real presentation times, so
+variable-frame-rate videos are sampled by time, not by frame count.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+import av
+import numpy as np
+
+from fer_video.video.errors import VideoError
+
+#: File suffixes taken as videos when a folder is given.
+VIDEO_SUFFIXES: tuple[str, ...] = (
+    ".mp4", ".mov", ".m4v", ".mkv", ".webm", ".avi", ".wmv", ".flv", ".mpg", ".mpeg", ".ts", ".mts", ".3gp",
+)  # fmt: skip
+
+
+@dataclass(frozen=True)
+class VideoInfo:
+    """What the pipeline needs to know about a video. ``width``/``height`` are the upright
+    (displayed) size; ``rotation`` is how far (degrees, counter-clockwise: 0, 90, 180 or 270)
+    the stored frames are turned to show them upright; ``fps`` is the average frame rate."""
+
+    path: Path
+    width: int
+    height: int
+    frame_count: int
+    fps: float
+    duration_s: float
+    rotation: int
+    has_audio: bool
+
+
+def upright(frame: np.ndarray, rotation: int) -> np.ndarray:
+    """A stored frame turned ``rotation`` degrees counter-clockwise (a view when no copy is needed)."""
+    return np.rot90(frame, k=(rotation // 90) % 4) if rotation % 360 else frame
+
+
+def sample_indices(timestamps: np.ndarray, fps: float) -> np.ndarray:
+    """Indices of the frames to analyse: the first frame in each ``1 / fps`` second slot of the
+    (sorted) ``timestamps``; every frame when ``fps`` is 0 or at least the video's own rate."""
+    if fps <= 0 or len(timestamps) == 0:
+        return np.arange(len(timestamps))
+    slots = np.floor((timestamps - timestamps[0]) * fps + 1e-6).astype(np.int64)
+    return np.unique(slots, return_index=True)[1]
+
+
+def _read_rotation(stream: av.video.stream.VideoStream, first: av.VideoFrame) -> int:
+    """Counter-clockwise display rotation (0, 90, 180, 270) from the frame's display matrix, or
+    the legacy ``rotate`` tag (clockwise degrees) older demuxers exported."""
+    degrees = float(first.rotation or 0)
+    if not degrees and stream.metadata.get("rotate"):
+        try:
+            degrees = -float(stream.metadata["rotate"])
+        except ValueError:
+            degrees = 0.0
+    return round(degrees / 90) % 4 * 90
+
+
+def _open_container(path: Path) -> av.container.InputContainer:
+    if not path.exists():
+        raise VideoError(f"file not found: {path}")
+    if path.is_dir():
+        raise VideoError(f"is a folder, not a video file: {path}")
+    if path.stat().st_size == 0:
+        raise VideoError(f"empty file (0 bytes): {path}")
+    if not os.access(path, os.R_OK):
+        raise VideoError(f"permission denied: {path}")
+    try:
+        return av.open(str(path))
+    except av.error.FFmpegError as error:
+        raise VideoError(f"not a video or unreadable: {path} ({_reason(error)})") from None
+
+
+#: decord prefixes its messages with ``[hh:mm:ss] source.cc:line:`` (possibly nested).
+_DECORD_PREFIX = re.compile(r"\[\d\d:\d\d:\d\d\] \S+:\d+: ")
+
+
+def _reason(error: Exception) -> str:
+    """The useful part of a decoder's exception message, on one line."""
+    text = getattr(error, "strerror", None) or str(error) or type(error).__name__
+    return " ".join(_DECORD_PREFIX.sub("", str(text)).split())[:160]
+
+
+def _probe(path: Path) -> tuple[float, bool, np.ndarray, int]:
+    """The average frame rate (0 if unknown), whether there is audio, the first stored frame
+    (RGB) and the rotation."""
+    with _open_container(path) as container:
+        if not container.streams.video:
+            kind = "audio only" if container.streams.audio else "no video stream"
+            raise VideoError(f"not a video: {path} ({kind})")
+        stream = container.streams.video[0]
+        has_audio = bool(container.streams.audio)
+        try:
+            first = next(container.decode(stream), None)
+        except av.error.FFmpegError as error:
+            raise VideoError(f"cannot decode {path}: truncated or corrupt file ({_reason(error)})") from None
+        if first is None:
+            raise VideoError(f"no video frames in {path} (zero-length or truncated)")
+        rate = float(stream.average_rate or 0)
+        return rate, has_audio, first.to_ndarray(format="rgb24"), _read_rotation(stream, first)
+
+
+def _decord_turns_frames(decord_first: np.ndarray, stored_first: np.ndarray, rotation: int) -> bool:
+    """Whether decord's first frame is already upright (it applies display rotations itself in
+    some builds): decided by shape for 90/270 degrees and by pixels for 180."""
+    turned = upright(stored_first, rotation)
+    if decord_first.shape != stored_first.shape:
+        return True
+    if decord_first.shape != turned.shape:
+        return False
+    as_stored = np.abs(decord_first.astype(np.int16) - stored_first).mean()
+    as_turned = np.abs(decord_first.astype(np.int16) - turned).mean()
+    return bool(as_turned <= as_stored)
+
+
+class _DecordFrames:
+    """Frame-accurate batched reads with decord; ``stamps`` (N, 2): each frame's start and end (s)."""
+
+    def __init__(self, path: Path, stored_first: np.ndarray, rotation: int) -> None:
+        import decord
+
+        decord.logging.set_level(decord.logging.QUIET)  # failures are reported as VideoError instead
+        self.reader = decord.VideoReader(str(path), ctx=decord.cpu(0))
+        self.stamps = np.asarray(self.reader.get_frame_timestamp(np.arange(len(self.reader))), np.float64)
+        self.upright = _decord_turns_frames(self.reader[0].asnumpy(), stored_first, rotation)
+        self.reader.seek(0)
+
+    def read(self, indices: np.ndarray) -> np.ndarray:
+        return self.reader.get_batch(list(map(int, indices))).asnumpy()
+
+
+class _SequentialFrames:
+    """Forward-only decoding with PyAV, for codecs decord's FFmpeg build lacks (AV1): timestamps
+    from the packets, frames decoded in order and kept only at the requested indices."""
+
+    upright = False
+
+    def __init__(self, path: Path) -> None:
+        with av.open(str(path)) as container:
+            stream = container.streams.video[0]
+            pts = sorted(p.pts for p in container.demux(stream) if p.pts is not None)
+            base, rate = stream.time_base, stream.average_rate or stream.guessed_rate or 25
+        if not pts:
+            raise VideoError(f"no video frames in {path} (zero-length or truncated)")
+        starts = np.array([float(t * base) for t in pts])
+        self.stamps = np.stack([starts, np.append(starts[1:], starts[-1] + 1 / float(rate))], axis=1)
+        self.container = av.open(str(path))
+        self.container.streams.video[0].thread_type = "AUTO"
+        self.frames = enumerate(self.container.decode(video=0))
+
+    def read(self, indices: np.ndarray) -> np.ndarray:
+        wanted, out = set(map(int, indices)), []
+        for index, frame in self.frames:
+            if index in wanted:
+                out.append(frame.to_ndarray(format="rgb24"))
+            if index >= indices[-1]:
+                break
+        if len(out) != len(indices):
+            raise EOFError(f"the stream ended before frame {int(indices[-1])}")
+        return np.stack(out)
+
+
+class VideoSource:
+    """One video opened for analysis: :attr:`info`, the real frame :attr:`timestamps` (seconds
+    from the first frame) and :meth:`read` for upright RGB frames by index (in increasing order)."""
+
+    def __init__(self, path: str | os.PathLike) -> None:
+        self.path = Path(path)
+        rate, has_audio, stored_first, rotation = _probe(self.path)
+        try:
+            self._reader = _DecordFrames(self.path, stored_first, rotation)
+        except Exception:  # decord raises RuntimeError, DECORDError or AssertionError
+            try:
+                self._reader = _SequentialFrames(self.path)
+            except av.error.FFmpegError as error:
+                raise VideoError(f"cannot decode {self.path}: truncated or corrupt file ({_reason(error)})") from None
+        self._turn = 0 if self._reader.upright else rotation
+        stamps = self._reader.stamps
+        self.timestamps = stamps[:, 0] - stamps[0, 0]
+        duration = float(stamps[-1, 1] - stamps[0, 0])
+        rate = rate or (len(stamps) / duration if duration > 0 else 0.0)
+        height, width = upright(stored_first, rotation).shape[:2]
+        self.info = VideoInfo(self.path, width, height, len(stamps), rate, duration, rotation, has_audio)
+
+    def analysis_indices(self, fps: float, max_duration_s: float | None = None) -> np.ndarray:
+        """Frames to analyse at ``fps`` (0: every frame), within the first ``max_duration_s`` seconds."""
+        indices = sample_indices(self.timestamps, fps)
+        if max_duration_s is not None:
+            indices = indices[self.timestamps[indices] < max_duration_s]
+        return indices
+
+    def frame_limit(self, max_duration_s: float | None) -> int:
+        """How many frames (from the start) fall within ``max_duration_s`` seconds."""
+        if max_duration_s is None:
+            return self.info.frame_count
+        return int(np.searchsorted(self.timestamps, max_duration_s, side="left"))
+
+    def read(self, indices: np.ndarray) -> np.ndarray:
+        """Upright RGB uint8 frames (N, H, W, 3) at the sorted ``indices``, decoded in one batch."""
+        try:
+            frames = self._reader.read(indices)
+        except Exception:  # decord raises DECORDError or RuntimeError, PyAV FFmpegError, on damaged data
+            first = int(indices[0]) if len(indices) else 0
+            raise VideoError(
+                f"cannot decode {self.path} near frame {first} of {self.info.frame_count}: truncated or corrupt file"
+            ) from None
+        if self._turn:
+            frames = np.ascontiguousarray(np.rot90(frames, k=self._turn // 90, axes=(1, 2)))
+        return frames
+
+    def close(self) -> None:
+        if isinstance(self._reader, _SequentialFrames):
+            self._reader.container.close()
+        self._reader = None
+
+    def __enter__(self) -> VideoSource:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()

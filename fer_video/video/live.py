@@ -1,0 +1,51 @@
+"""``LiveAnalyzer``: the video pipeline's tracking and smoothing for a stream (a webcam), one
+frame at a time, with the same analyzer the offline pipeline uses."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from fer_video.recognizer import EmotionRecognizer
+from fer_video.temporal import TemporalGRU
+from fer_video.video.analyzer import FaceTrackAnalyzer
+from fer_video.video.pipeline import MAX_GAP_S, load_shipped_gru
+from fer_video.video.state import TrackState
+
+#: Frame rate assumed until two frames' times have been seen.
+_DEFAULT_RATE = 10.0
+
+
+class LiveAnalyzer:
+    """Online face tracking + temporal smoothing for frames that arrive one by one.
+
+    Frames may come at any rate: a face unseen for :data:`~fer_video.video.pipeline.MAX_GAP_S`
+    seconds (judged from the recent frame rate) ends its track. A frame whose time goes
+    backwards starts a new stream (:meth:`reset`).
+    """
+
+    def __init__(self, recognizer: EmotionRecognizer, smoothing: str = "gru", gru: TemporalGRU | None = None) -> None:
+        if smoothing == "gru" and gru is None:
+            gru = load_shipped_gru(recognizer.device)
+        self.analyzer = FaceTrackAnalyzer(recognizer, smoothing, gru)
+        self._last_time: float | None = None
+        self._rate = _DEFAULT_RATE
+
+    def process(self, frame: np.ndarray, time_s: float) -> list[TrackState]:
+        """The tracked faces in this RGB uint8 frame (H, W, 3) taken at ``time_s`` seconds."""
+        if self._last_time is not None:
+            step = time_s - self._last_time
+            if step < 0:
+                self.reset()
+            elif step > 0:
+                self._rate = 0.8 * self._rate + 0.2 * (1.0 / step)
+        self._last_time = time_s
+        self.analyzer.tracker.max_misses = max(1, math.ceil(MAX_GAP_S * self._rate))
+        return self.analyzer.process([frame])[0]
+
+    def reset(self) -> None:
+        """Forget all faces: the next frame starts a new stream."""
+        self.analyzer.reset()
+        self._last_time = None
+        self._rate = _DEFAULT_RATE

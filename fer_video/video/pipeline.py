@@ -1,0 +1,269 @@
+"""``annotate_video``: one video in, one folder of results out.
+
+The analysis streams the video in chunks of analysed frames (decord batches at ``fps``) through
+:class:`~fer_video.video.analyzer.FaceTrackAnalyzer`, appending each frame's tracked faces to
+``timeline.csv`` and the per-track summary as it goes; meanwhile a second thread re-reads every
+frame and encodes ``annotated.mp4``. Memory stays constant whatever the video's length.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from fer_video.faces import DETECTORS
+from fer_video.recognizer import EmotionRecognizer
+from fer_video.temporal import SMOOTHING_KINDS, TemporalGRU
+from fer_video.video.analyzer import FaceTrackAnalyzer
+from fer_video.video.decode import VideoSource
+from fer_video.video.encode import AnnotatedVideoWriter
+from fer_video.video.outputs import (
+    ANNOTATED_VIDEO,
+    SUMMARY_CSV,
+    SUMMARY_JSON,
+    TIMELINE_CSV,
+    TIMELINE_PNG,
+    StagedOutput,
+)
+from fer_video.video.plot import plot_timeline
+from fer_video.video.summary import SummaryBuilder
+from fer_video.video.timeline import TimelineWriter
+from fer_video.video.timing import StageTimer
+
+#: A face undetected for longer than this (seconds) ends its track; if it returns, it gets a new id.
+MAX_GAP_S = 1.0
+#: Analysed frames decoded and processed together, at most ...
+CHUNK_FRAMES = 32
+#: ... and at most this many bytes of decoded frames (4K video gets smaller chunks).
+CHUNK_BYTES = 256 * 2**20
+
+Progress = Callable[[float], None]
+
+
+@dataclass
+class VideoOptions:
+    """How a video is analysed. ``fps``: analysed frames per second (0: every frame);
+    ``smoothing``: ``gru``, ``ema`` or ``none``; ``write_video``: also write ``annotated.mp4``;
+    ``detect_every``: run the detector on every k-th analysed frame and track in between;
+    ``max_duration_s``: analyse only the start of long videos."""
+
+    fps: float = 10.0
+    smoothing: str = "gru"
+    write_video: bool = True
+    detect_every: int = 1
+    detector: str = "mtcnn"
+    device: str = "auto"
+    overwrite: bool = False
+    max_duration_s: float | None = None
+
+    def validate(self) -> None:
+        if not (self.fps >= 0 and math.isfinite(self.fps)):
+            raise ValueError(f"fps must be 0 (every frame) or positive, got {self.fps}")
+        if self.smoothing not in SMOOTHING_KINDS:
+            raise ValueError(f"unknown smoothing {self.smoothing!r}; choose one of: {', '.join(SMOOTHING_KINDS)}")
+        if self.detect_every < 1:
+            raise ValueError(f"detect_every must be at least 1, got {self.detect_every}")
+        if self.detector not in DETECTORS:
+            raise ValueError(f"unknown face detector {self.detector!r}; choose one of: {', '.join(DETECTORS)}")
+        if self.max_duration_s is not None and not self.max_duration_s > 0:
+            raise ValueError(f"max_duration_s must be positive, got {self.max_duration_s}")
+
+
+@dataclass
+class VideoReport:
+    """Where the results of one video went, and how the run went. ``stage_times``: seconds per
+    stage (decode, detect, track, classify, smooth, write in the analysis thread; video_decode,
+    draw, encode in the encoding thread, which runs alongside)."""
+
+    out_dir: Path
+    timeline_csv: Path
+    summary_json: Path
+    summary_csv: Path
+    timeline_png: Path
+    annotated_video: Path | None
+    frames_analysed: int
+    tracks: int
+    duration_s: float
+    processing_s: float
+    stage_times: dict[str, float]
+
+    @property
+    def realtime_factor(self) -> float:
+        """Seconds of video processed per second of wall time."""
+        return self.duration_s / self.processing_s if self.processing_s > 0 else float("inf")
+
+
+def load_models(options: VideoOptions) -> tuple[EmotionRecognizer, TemporalGRU | None]:
+    """The recognizer (shipped CNN + chosen detector) and, for ``gru`` smoothing, the shipped GRU."""
+    recognizer = EmotionRecognizer(detector=options.detector, device=options.device)
+    return recognizer, load_shipped_gru(recognizer.device) if options.smoothing == "gru" else None
+
+
+def load_shipped_gru(device: str | torch.device) -> TemporalGRU:
+    """The shipped temporal GRU; a missing or broken file names the alternatives."""
+    from fer_video.checkpoint import CheckpointError
+    from fer_video.temporal import load_gru
+
+    try:
+        return load_gru(device=device)
+    except CheckpointError as error:
+        raise CheckpointError(f"{error} (train it with `fer-video train-temporal`, or use --smoothing ema)") from None
+
+
+def annotate_video(
+    path: str | os.PathLike,
+    out_dir: str | os.PathLike,
+    options: VideoOptions | None = None,
+    recognizer: EmotionRecognizer | None = None,
+    gru: TemporalGRU | None = None,
+    progress: Progress | None = None,
+) -> VideoReport:
+    """Analyse the video at ``path`` and write ``annotated.mp4`` (unless ``options.write_video``
+    is off), ``timeline.csv``, ``summary.json``, ``summary.csv`` and ``timeline.png`` into
+    ``out_dir``. Models are loaded unless given (pass them when annotating many videos);
+    ``progress`` receives the fraction done (0..1). Raises :class:`VideoError` for unreadable
+    input or an output folder that cannot (or may not) be written."""
+    started = time.perf_counter()
+    options = options or VideoOptions()
+    options.validate()
+    timer = StageTimer()
+    out_dir = Path(out_dir)
+    staged = StagedOutput(out_dir, options.overwrite)
+    with VideoSource(path) as source:
+        if recognizer is None:
+            recognizer, gru = load_models(options)
+        elif options.smoothing == "gru" and gru is None:
+            gru = load_shipped_gru(recognizer.device)
+        analyzer = _make_analyzer(source, options, recognizer, gru, timer)
+        indices = source.analysis_indices(options.fps, options.max_duration_s)
+        frame_limit = source.frame_limit(options.max_duration_s)
+        duration = min(source.info.duration_s, options.max_duration_s or math.inf)
+        summary = SummaryBuilder(analyzer.classes)
+        with staged as staging:
+            writer = None
+            if options.write_video:
+                writer = AnnotatedVideoWriter(
+                    source.path, staging / ANNOTATED_VIDEO, source.info.rotation, frame_limit,
+                    options.max_duration_s, timer,
+                ).start()  # fmt: skip
+            try:
+                _analyse(source, indices, analyzer, staging / TIMELINE_CSV, summary, writer, timer, progress)
+                if writer is not None:
+                    writer.finish(on_wait=lambda: _report(progress, 1.0, writer))
+            except BaseException:
+                if writer is not None:
+                    writer.abort()
+                raise
+            with timer.stage("plot"):
+                plot_timeline(
+                    staging / TIMELINE_CSV, staging / TIMELINE_PNG, analyzer.classes, duration,
+                    f"{source.path.name}: smoothed emotion probabilities per face ({options.smoothing})",
+                    f"No faces were found in {source.path.name}",
+                )  # fmt: skip
+                summary.write_csv(staging / SUMMARY_CSV)
+            processing = time.perf_counter() - started
+            facts = _run_facts(source, options, len(indices), frame_limit, duration, processing, timer)
+            summary.write_json(staging / SUMMARY_JSON, facts)
+            staged.commit()
+    if progress is not None:
+        progress(1.0)
+    return VideoReport(
+        out_dir=out_dir,
+        timeline_csv=out_dir / TIMELINE_CSV,
+        summary_json=out_dir / SUMMARY_JSON,
+        summary_csv=out_dir / SUMMARY_CSV,
+        timeline_png=out_dir / TIMELINE_PNG,
+        annotated_video=out_dir / ANNOTATED_VIDEO if options.write_video else None,
+        frames_analysed=len(indices),
+        tracks=len(summary.tracks),
+        duration_s=duration,
+        processing_s=processing,
+        stage_times=timer.as_dict(),
+    )
+
+
+def _make_analyzer(
+    source: VideoSource,
+    options: VideoOptions,
+    recognizer: EmotionRecognizer,
+    gru: TemporalGRU | None,
+    timer: StageTimer,
+) -> FaceTrackAnalyzer:
+    """An analyzer whose tracks survive :data:`MAX_GAP_S` seconds without detection."""
+    own_rate = source.info.fps or 30.0
+    rate = min(options.fps, own_rate) if options.fps > 0 else own_rate
+    max_misses = max(1, math.ceil(MAX_GAP_S * rate / options.detect_every))
+    return FaceTrackAnalyzer(recognizer, options.smoothing, gru, options.detect_every, max_misses, timer=timer)
+
+
+def _analyse(
+    source: VideoSource,
+    indices: np.ndarray,
+    analyzer: FaceTrackAnalyzer,
+    timeline_csv: Path,
+    summary: SummaryBuilder,
+    writer: AnnotatedVideoWriter | None,
+    timer: StageTimer,
+    progress: Progress | None,
+) -> None:
+    """Stream the analysed frames chunk by chunk; every result goes to the CSV, the summary and the writer."""
+    frame_bytes = source.info.width * source.info.height * 3
+    chunk = int(np.clip(CHUNK_BYTES // max(frame_bytes, 1), 1, CHUNK_FRAMES))
+    with TimelineWriter(timeline_csv, analyzer.classes) as timeline:
+        for start in range(0, len(indices), chunk):
+            batch = indices[start : start + chunk]
+            with timer.stage("decode"):
+                frames = source.read(batch)
+            states = analyzer.process(frames)
+            del frames
+            with timer.stage("write"):
+                for index, frame_states in zip(batch, states):
+                    time_s = float(source.timestamps[index])
+                    timeline.write(time_s, int(index), frame_states)
+                    summary.add(time_s, frame_states)
+                    if writer is not None:
+                        writer.submit(int(index), frame_states)
+            if writer is not None:
+                writer.raise_error()
+            _report(progress, (start + len(batch)) / len(indices), writer)
+
+
+def _report(progress: Progress | None, analysed: float, writer: AnnotatedVideoWriter | None) -> None:
+    if progress is not None:
+        progress(min(analysed, writer.progress) if writer is not None else analysed)
+
+
+def _run_facts(
+    source: VideoSource,
+    options: VideoOptions,
+    frames_analysed: int,
+    frame_limit: int,
+    duration: float,
+    processing: float,
+    timer: StageTimer,
+) -> dict:
+    """The input and run facts recorded in ``summary.json``."""
+    info = source.info
+    return {
+        "video": info.path.name,
+        "source": str(info.path),
+        "duration_s": round(duration, 3),
+        "frames": frame_limit,
+        "fps": round(info.fps, 3),
+        "width": info.width,
+        "height": info.height,
+        "rotation": info.rotation,
+        "has_audio": info.has_audio,
+        "options": {k: v for k, v in asdict(options).items() if k != "overwrite"},
+        "frames_analysed": frames_analysed,
+        "processing_s": round(processing, 3),
+        "realtime_factor": round(duration / processing, 3) if processing > 0 else None,
+        "stage_times": timer.as_dict(),
+    }

@@ -1,0 +1,26 @@
+"""What the video layer reports for each tracked face in each analysed frame."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+Box = tuple[float, float, float, float]
+
+
+@dataclass
+class TrackState:
+    """One tracked face in one analysed frame.
+
+    ``probabilities``/``label``/``confidence``: the smoothed emotion; ``raw_*`` the CNN's own
+    output for this frame; ``det_score`` the detector's score, ``None`` where the box is the
+    tracker's estimate (frames analysed without detection).
+    """
+
+    track_id: int
+    box: Box
+    probabilities: dict[str, float]
+    label: str
+    confidence: float
+    raw_probabilities: dict[str, float]
+    raw_label: str
+    det_score: float | None

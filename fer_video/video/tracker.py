@@ -1,0 +1,146 @@
+"""Face tracks over time: IoU matching with Hungarian assignment and a constant-velocity guess.
+
+A new face is *tentative* until it has been detected in ``min_hits`` consecutive detection
+steps (one-off false detections never get an id); then it gets the next track id. A track
+survives up to ``max_misses`` detection steps without a match, its box drifting with its
+velocity meanwhile; after that it ends, and a face that comes back gets a new id.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+from scipy.optimize import linear_sum_assignment
+
+#: Id given to detections that belong to a tentative (not yet confirmed) track.
+TENTATIVE = -1
+
+
+def iou_matrix(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """Intersection over union of every box in ``a`` (N, 4) with every box in ``b`` (M, 4), x1 y1 x2 y2."""
+    a = np.asarray(a, np.float64).reshape(-1, 4)[:, None]
+    b = np.asarray(b, np.float64).reshape(-1, 4)[None]
+    width = (np.minimum(a[..., 2], b[..., 2]) - np.maximum(a[..., 0], b[..., 0])).clip(0)
+    height = (np.minimum(a[..., 3], b[..., 3]) - np.maximum(a[..., 1], b[..., 1])).clip(0)
+    inter = width * height
+    area_a = (a[..., 2] - a[..., 0]).clip(0) * (a[..., 3] - a[..., 1]).clip(0)
+    area_b = (b[..., 2] - b[..., 0]).clip(0) * (b[..., 3] - b[..., 1]).clip(0)
+    union = area_a + area_b - inter
+    return np.divide(inter, union, out=np.zeros_like(inter), where=union > 0)
+
+
+@dataclass
+class Track:
+    """One face over time. ``box`` is the current estimate: the last detection (``seen_box``),
+    moved on by ``velocity`` for every frame since; ``track_id`` is :data:`TENTATIVE` until confirmed."""
+
+    box: np.ndarray
+    seen_box: np.ndarray
+    track_id: int = TENTATIVE
+    velocity: np.ndarray = field(default_factory=lambda: np.zeros(4))
+    hits: int = 1
+    misses: int = 0
+    frames_since_seen: int = 0
+
+    @property
+    def confirmed(self) -> bool:
+        return self.track_id != TENTATIVE
+
+    def predict(self) -> None:
+        self.box = self.box + self.velocity
+        self.frames_since_seen += 1
+
+    def observe(self, box: np.ndarray) -> None:
+        step = (box - self.seen_box) / max(self.frames_since_seen, 1)
+        self.velocity = 0.5 * self.velocity + 0.5 * step
+        self.box = self.seen_box = box.copy()
+        self.hits += 1
+        self.misses = 0
+        self.frames_since_seen = 0
+
+    def miss(self) -> None:
+        self.misses += 1
+        self.velocity = self.velocity * 0.5  # an unseen face more likely stopped than flew off
+
+
+class IouTracker:
+    """Gives each detected face a stable track id across frames.
+
+    Call :meth:`update` with each detection step's boxes; on frames analysed without detection,
+    :meth:`step` moves the tracks on and returns the boxes of those seen at the last detection.
+    """
+
+    def __init__(self, iou_threshold: float = 0.3, max_misses: int = 10, min_hits: int = 2) -> None:
+        if not 0 < iou_threshold <= 1:
+            raise ValueError(f"iou_threshold must be in (0, 1], got {iou_threshold}")
+        if max_misses < 0 or min_hits < 1:
+            raise ValueError(f"need max_misses >= 0 and min_hits >= 1, got {max_misses} and {min_hits}")
+        self.iou_threshold = iou_threshold
+        self.max_misses = max_misses
+        self.min_hits = min_hits
+        self.tracks: list[Track] = []
+        self._next_id = 1
+
+    def reset(self) -> None:
+        """Forget every track; ids start again at 1."""
+        self.tracks = []
+        self._next_id = 1
+
+    @property
+    def active_ids(self) -> list[int]:
+        """Ids of the confirmed tracks still alive (seen now or within ``max_misses`` steps)."""
+        return [track.track_id for track in self.tracks if track.confirmed]
+
+    def update(self, boxes: np.ndarray) -> np.ndarray:
+        """Match this step's detections (N, 4) to the tracks; returns each detection's track id
+        (:data:`TENTATIVE` for a face not yet confirmed)."""
+        boxes = np.asarray(boxes, np.float64).reshape(-1, 4)
+        for track in self.tracks:
+            track.predict()
+        ids = np.full(len(boxes), TENTATIVE, dtype=np.int64)
+        pairs = self._match(boxes)
+        for row, col in pairs:
+            self.tracks[row].observe(boxes[col])
+            ids[col] = self._confirm(self.tracks[row])
+        matched_rows = {row for row, _ in pairs}
+        for row, track in enumerate(self.tracks):
+            if row not in matched_rows:
+                track.miss()
+        self.tracks = [t for t in self.tracks if t.misses <= (self.max_misses if t.confirmed else 0)]
+        matched_cols = {col for _, col in pairs}
+        for col in range(len(boxes)):
+            if col not in matched_cols:
+                track = Track(box=boxes[col].copy(), seen_box=boxes[col].copy())
+                self.tracks.append(track)
+                ids[col] = self._confirm(track)
+        return ids
+
+    def _match(self, boxes: np.ndarray) -> list[tuple[int, int]]:
+        """(track index, detection index) pairs of the assignment with the most overlap, each
+        pair overlapping at least ``iou_threshold``."""
+        if not self.tracks or not len(boxes):
+            return []
+        overlap = iou_matrix(np.stack([t.box for t in self.tracks]), boxes)
+        # On equal overlap an established face keeps its detection before a tentative one;
+        # pairs below the threshold cost so much that the assignment avoids them if it can.
+        tentative = np.array([0.0 if t.confirmed else 1e-3 for t in self.tracks])[:, None]
+        cost = np.where(overlap >= self.iou_threshold, 1.0 - overlap + tentative, 1e3)
+        rows, cols = linear_sum_assignment(cost)
+        return [(int(r), int(c)) for r, c in zip(rows, cols) if overlap[r, c] >= self.iou_threshold]
+
+    def step(self) -> list[tuple[int, np.ndarray]]:
+        """Move the tracks on one frame without detection; ``(track_id, box)`` of each confirmed
+        track that was seen at the last detection step."""
+        shown = []
+        for track in self.tracks:
+            track.predict()
+            if track.confirmed and track.misses == 0:
+                shown.append((track.track_id, track.box.copy()))
+        return shown
+
+    def _confirm(self, track: Track) -> int:
+        if not track.confirmed and track.hits >= self.min_hits:
+            track.track_id = self._next_id
+            self._next_id += 1
+        return track.track_id

@@ -1,0 +1,176 @@
+"""The web app over HTTP: a real server on a loopback port, called with ``gradio_client``.
+
+Also the app's handlers without a server (the Live tab's session), and the limits that protect
+the server: upload size, video length, bad files (a one-line message, never a traceback).
+"""
+
+from __future__ import annotations
+
+import socket
+from pathlib import Path
+
+import av
+import numpy as np
+import pandas as pd
+import pytest
+from PIL import Image
+
+pytest.importorskip("gradio")
+pytest.importorskip("gradio_client")
+
+from gradio_client import Client, handle_file
+from gradio_client.exceptions import AppError
+
+from fer_video.app import AppSettings, AppWorkspace, build_app, launch_app
+from fer_video.app.examples import pan_zoom_frames, write_clip, write_example_image
+from fer_video.app.handlers import LiveSession
+from fer_video.constants import CLASSES
+from fer_video.pretrained import default_cnn_path
+
+#: The astronaut's face in skimage's 512x512 photo (x1, y1, x2, y2), checked by eye.
+ASTRONAUT_FACE = (170, 50, 280, 180)
+SETTINGS = AppSettings(max_upload_mb=2, max_video_seconds=3, concurrency=1)
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def overlap(box, reference) -> float:
+    """Intersection over the reference box's area."""
+    x1, y1 = max(box[0], reference[0]), max(box[1], reference[1])
+    x2, y2 = min(box[2], reference[2]), min(box[3], reference[3])
+    inter = max(0.0, x2 - x1) * max(0.0, y2 - y1)
+    return inter / ((reference[2] - reference[0]) * (reference[3] - reference[1]))
+
+
+@pytest.fixture(scope="module")
+def recognizer():
+    if not default_cnn_path().is_file():
+        pytest.skip(f"shipped CNN weights missing: {default_cnn_path()}")
+    from fer_video.recognizer import EmotionRecognizer
+
+    return EmotionRecognizer(device="cpu")
+
+
+@pytest.fixture(scope="module")
+def media(tmp_path_factory) -> dict[str, Path]:
+    """Real inputs: the astronaut photo, a 2 s clip panning over it, a 6 s clip (longer than
+    the 3 s limit), a photo without a face, a text file and an oversized file."""
+    folder = tmp_path_factory.mktemp("media")
+    gray = np.full((240, 320, 3), 128, np.uint8)
+    Image.fromarray(gray).save(folder / "wall.png")
+    (folder / "notes.txt").write_text("not a picture\n")
+    (folder / "big.png").write_bytes(np.random.default_rng(0).bytes(3 * 1024 * 1024))
+    astronaut = np.asarray(Image.open(write_example_image(folder)))
+    return {
+        "astronaut": folder / "astronaut.png",
+        "clip": write_clip(pan_zoom_frames(astronaut, 20, size=256), folder / "pan.mp4", fps=10),
+        "long": write_clip(pan_zoom_frames(astronaut, 24, size=256), folder / "long.mp4", fps=4),
+        "wall": folder / "wall.png",
+        "text": folder / "notes.txt",
+        "big": folder / "big.png",
+    }
+
+
+@pytest.fixture(scope="module")
+def server(recognizer, tmp_path_factory):
+    """The app, served on a free loopback port; yields its URL."""
+    workspace = AppWorkspace.create(tmp_path_factory.mktemp("workspace"))
+    demo = build_app(recognizer, settings=SETTINGS, workspace=workspace)
+    port = free_port()
+    launch_app(demo, SETTINGS, port=port, prevent_thread_lock=True, quiet=True)
+    try:
+        yield f"http://127.0.0.1:{port}/"
+    finally:
+        demo.close()
+        workspace.remove()
+
+
+@pytest.fixture(scope="module")
+def client(server, tmp_path_factory):
+    downloads = tmp_path_factory.mktemp("downloads")
+    return Client(server, verbose=False, download_files=str(downloads), analytics_enabled=False)
+
+
+def test_image_endpoint_labels_the_astronaut(client, media):
+    annotated, label, chart, table = client.predict(handle_file(media["astronaut"]), api_name="/analyse_image")
+    faces = pd.DataFrame(table["data"], columns=table["headers"])
+    assert len(faces) == 1
+    face = faces.iloc[0]
+    assert face["label"] in CLASSES
+    assert overlap([face[c] for c in ("x1", "y1", "x2", "y2")], ASTRONAUT_FACE) > 0.6
+    assert sum(face[name] for name in CLASSES) == pytest.approx(1.0, abs=0.01)
+    assert label["label"] == face["label"]
+    assert {c["label"] for c in label["confidences"]} == set(CLASSES)
+    assert np.asarray(Image.open(annotated)).shape == (512, 512, 3)
+    assert chart is not None
+
+
+def test_image_without_a_face_returns_an_empty_table(client, media):
+    annotated, label, _, table = client.predict(handle_file(media["wall"]), api_name="/analyse_image")
+    assert table["data"] == [] or not any(table["data"][0])
+    assert not label
+    assert np.asarray(Image.open(annotated)).shape == (240, 320, 3)
+
+
+def test_video_endpoint_returns_a_valid_csv_and_video(client, media):
+    video, timeline_png, summary, csv_path, mp4_path = client.predict(
+        handle_file(media["clip"]), 5, "ema", api_name="/analyse_video"
+    )
+    timeline = pd.read_csv(csv_path)
+    assert len(timeline) > 0
+    assert set(timeline["label"]) <= set(CLASSES)
+    assert len(summary["data"]) >= 1
+    with av.open(mp4_path) as container:
+        frames = [frame.to_ndarray(format="rgb24") for frame in container.decode(video=0)]
+    assert len(frames) == 20 and frames[0].shape == (256, 256, 3)
+    assert Path(video).stat().st_size == Path(mp4_path).stat().st_size
+    assert Image.open(timeline_png).size[0] > 0
+
+
+def test_long_video_is_cut_at_the_limit(client, media):
+    *_, csv_path, mp4_path = client.predict(handle_file(media["long"]), 4, "none", api_name="/analyse_video")
+    timeline = pd.read_csv(csv_path)
+    assert timeline["time_s"].max() < SETTINGS.max_video_seconds
+    with av.open(mp4_path) as container:
+        duration = sum(1 for _ in container.decode(video=0)) / 4
+    assert duration <= SETTINGS.max_video_seconds
+
+
+@pytest.mark.parametrize(
+    ("name", "api_name", "expected"),
+    [("text", "/analyse_image", "not an image"), ("text", "/analyse_video", "not a video")],
+)
+def test_bad_upload_gives_a_one_line_message(client, media, name, api_name, expected):
+    payload = handle_file(media[name])
+    args = (payload,) if api_name == "/analyse_image" else (payload, 5, "ema")
+    with pytest.raises(AppError) as error:
+        client.predict(*args, api_name=api_name)
+    message = str(error.value)
+    assert expected in message and "Traceback" not in message and "\n" not in message
+    assert "notes.txt" in message and "/" not in message  # the visitor's file name, not a server path
+
+
+def test_upload_over_the_size_limit_is_refused_by_the_server(server, media):
+    import httpx
+
+    with media["big"].open("rb") as handle:
+        response = httpx.post(f"{server}gradio_api/upload", files={"files": ("big.png", handle, "image/png")})
+    assert response.status_code == 413
+    assert "maximum allowed size" in response.text
+
+
+def test_live_session_tracks_a_face_and_keeps_a_rolling_timeline(recognizer, media):
+    frame = np.asarray(Image.open(media["astronaut"]).convert("RGB"))
+    session = LiveSession.create(recognizer, "ema", gru=None, history_s=1.0)
+    updates = [session.update(frame, now=100.0 + 0.4 * step) for step in range(6)]
+    last = updates[-1]
+    assert len(last.table) == 1 and last.table.iloc[0]["label"] in CLASSES
+    assert set(last.main_face) == set(CLASSES)
+    assert last.annotated.shape == frame.shape and not np.array_equal(last.annotated, frame)
+    assert set(last.timeline["emotion"]) == set(CLASSES)
+    times = last.timeline["time_s"]
+    assert times.max() == pytest.approx(2.0) and times.min() >= 1.0  # only the last history_s seconds

@@ -1,0 +1,122 @@
+"""Training on a tiny generated data set: loss goes down, checkpoints round-trip, runs resume."""
+
+from __future__ import annotations
+
+import csv
+
+import numpy as np
+import pytest
+import torch
+
+from fer_video.checkpoint import CheckpointError, load_checkpoint, model_from_checkpoint, save_atomic
+from fer_video.classifier import CropClassifier
+from fer_video.constants import CLASSES
+from fer_video.models import create_model
+from fer_video.train import TrainConfig, fit
+from fer_video.transforms import AugmentConfig, EvalPreprocess, PreprocessConfig, TrainAugment, crops_to_tensor
+from synthetic_fer import tiny_dataset
+
+TINY = TrainConfig(name="tiny", model="vgg_fer_tiny", epochs=3, batch_size=32, lr=0.05, num_threads=1, seed=0)
+
+
+@pytest.fixture(scope="module")
+def data_dir(tmp_path_factory):
+    return tiny_dataset(tmp_path_factory.mktemp("fer_tiny"))
+
+
+@pytest.fixture(autouse=True)
+def private_cache(tmp_path, monkeypatch):
+    monkeypatch.setenv("FER_VIDEO_CACHE", str(tmp_path / "cache"))
+
+
+@pytest.fixture(scope="module")
+def trained_run(data_dir, tmp_path_factory):
+    out = tmp_path_factory.mktemp("run")
+    result = fit(TINY, data_dir, out, device="cpu")
+    return out, result
+
+
+def read_log(path) -> list[dict[str, str]]:
+    with path.open() as handle:
+        return list(csv.DictReader(handle))
+
+
+def test_training_lowers_the_loss(trained_run):
+    out, result = trained_run
+    log = read_log(out / "log.csv")
+    assert [int(row["epoch"]) for row in log] == [1, 2, 3]
+    losses = [float(row["train_loss"]) for row in log]
+    assert losses[-1] < losses[0] - 0.2, losses
+    assert {"best.pt", "last.pt", "config.yaml", "log.csv"} <= {p.name for p in out.iterdir()}
+    assert 0.0 <= result["publictest_acc"] <= 1.0 and result["epoch"] in (1, 2, 3)
+
+
+def test_best_checkpoint_loads_as_classifier(trained_run, data_dir):
+    out, result = trained_run
+    payload = load_checkpoint(out / "best.pt")
+    assert payload["meta"]["model"] == "vgg_fer_tiny" and payload["meta"]["classes"] == list(CLASSES)
+    assert payload["meta"]["metrics"]["publictest_acc"] == result["publictest_acc"]
+    classifier = CropClassifier.from_file(str(out / "best.pt"), device="cpu")
+    probs, embeddings = classifier.predict(np.zeros((3, 48, 48), dtype=np.uint8))
+    assert probs.shape == (3, 7) and embeddings.shape == (3, classifier.embedding_dim)
+    np.testing.assert_allclose(probs.sum(axis=1), 1, atol=1e-5)
+
+
+def test_checkpoint_round_trip_gives_identical_outputs(tmp_path):
+    torch.manual_seed(0)
+    model = create_model("vgg_fer_tiny").eval()
+    meta = {"model": "vgg_fer_tiny", "classes": list(CLASSES), "preprocess": PreprocessConfig().to_dict()}
+    save_atomic({"model": model.state_dict(), "meta": meta}, tmp_path / "weights.pt")
+    restored, restored_meta = model_from_checkpoint(load_checkpoint(tmp_path / "weights.pt"))
+    batch = torch.randn(4, 1, 48, 48)
+    with torch.inference_mode():
+        torch.testing.assert_close(restored(batch), model(batch), rtol=0, atol=0)
+    assert restored_meta == meta and not restored.training
+
+
+def test_load_checkpoint_errors(tmp_path):
+    with pytest.raises(CheckpointError, match="not found"):
+        load_checkpoint(tmp_path / "missing.pt")
+    (tmp_path / "garbage.pt").write_bytes(b"definitely not a checkpoint")
+    with pytest.raises(CheckpointError, match="cannot read"):
+        load_checkpoint(tmp_path / "garbage.pt")
+    torch.save({"weights": torch.zeros(1)}, tmp_path / "foreign.pt")
+    with pytest.raises(CheckpointError, match="not a fer-video checkpoint"):
+        load_checkpoint(tmp_path / "foreign.pt")
+
+
+def test_resume_continues_the_run(data_dir, tmp_path):
+    one_epoch = TINY.with_overrides(epochs=1)
+    fit(one_epoch, data_dir, tmp_path / "run", device="cpu")
+    assert len(read_log(tmp_path / "run" / "log.csv")) == 1
+    fit(one_epoch.with_overrides(epochs=2), data_dir, tmp_path / "run", resume=True, device="cpu")
+    log = read_log(tmp_path / "run" / "log.csv")
+    assert [int(row["epoch"]) for row in log] == [1, 2]
+    assert load_checkpoint(tmp_path / "run" / "last.pt")["epoch"] == 1  # zero-based: the second epoch
+
+
+def test_fit_refuses_an_existing_run(trained_run, data_dir):
+    out, _ = trained_run
+    with pytest.raises(FileExistsError, match="already holds a run"):
+        fit(TINY, data_dir, out, device="cpu")
+
+
+def test_train_augment_keeps_shape_and_range():
+    torch.manual_seed(0)
+    batch = torch.rand(16, 1, 48, 48)
+    preprocess = PreprocessConfig()
+    augmented = TrainAugment(AugmentConfig(erasing_prob=1.0), preprocess)(batch)
+    low, high = (0 - preprocess.mean) / preprocess.std, (1 - preprocess.mean) / preprocess.std
+    assert augmented.shape == batch.shape
+    assert augmented.min() >= low - 1e-5 and augmented.max() <= high + 1e-5
+    assert not torch.allclose(augmented, EvalPreprocess(preprocess)(batch))  # it did augment
+
+
+def test_eval_preprocess_resizes_and_normalises():
+    preprocess = EvalPreprocess(PreprocessConfig(input_size=48, mean=0.5, std=0.25))
+    grey = crops_to_tensor(np.full((2, 96, 64), 191, dtype=np.uint8))
+    out = preprocess(grey)
+    assert out.shape == (2, 1, 48, 48)
+    torch.testing.assert_close(out, torch.full_like(out, (191 / 255 - 0.5) / 0.25))
+    rgb = crops_to_tensor(np.zeros((3, 40, 40, 3), dtype=np.uint8))
+    assert rgb.shape == (3, 1, 40, 40)

@@ -1,0 +1,361 @@
+"""The video pipeline on real, small videos made here with PyAV from scikit-image's astronaut
+photo: tracking over a stretch without the face, outputs, rotation, variable frame rates,
+bad inputs and the resumable batch."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from fractions import Fraction
+from pathlib import Path
+
+import av
+import cv2
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+
+from fer_video.cli import main
+from fer_video.constants import CLASSES
+from fer_video.recognizer import EmotionRecognizer
+from fer_video.temporal import TemporalGRU
+from fer_video.video import LiveAnalyzer, VideoError, VideoOptions, VideoSource, annotate_batch, annotate_video
+from fer_video.video.decode import sample_indices
+from fer_video.video.encode import AnnotatedVideoWriter
+
+SIZE = (320, 240)  # width, height
+FPS = 10
+CLIP_FRAMES = 35
+GAP = range(15, 20)  # frames 1.5-2.0 s show a gray screen: no face
+
+
+def astronaut_frames(photo: np.ndarray, count: int, gap: Sequence[int] = (), size: tuple[int, int] = SIZE) -> list:
+    """The photo seen through a window that pans right/down and zooms in; gray frames in ``gap``."""
+    width, height = size
+    frames = []
+    for i in range(count):
+        if i in gap:
+            frames.append(np.full((height, width, 3), 128, np.uint8))
+            continue
+        progress = i / max(count - 1, 1)
+        zoom = 1.0 + 0.3 * progress
+        crop_w, crop_h = 400 / zoom, 300 / zoom
+        x0, y0 = 10 + 80 * progress, 20 * progress
+        crop = photo[int(y0) : int(y0 + crop_h), int(x0) : int(x0 + crop_w)]
+        frames.append(cv2.resize(crop, size, interpolation=cv2.INTER_AREA))
+    return frames
+
+
+def write_video(
+    path: Path,
+    frames: Sequence[np.ndarray],
+    fps: int = FPS,
+    rotation: int = 0,
+    audio: bool = False,
+    pts_ms: Sequence[int] | None = None,
+    options: dict | None = None,
+) -> Path:
+    """An H.264 MP4 of RGB ``frames``; ``rotation`` sets the display matrix (as phones do);
+    ``audio`` adds a 440 Hz AAC track as long as the video; ``pts_ms`` gives each frame's time."""
+    height, width = frames[0].shape[:2]
+    with av.open(str(path), "w", options=options or {}) as container:
+        stream = container.add_stream("libx264", rate=fps)
+        stream.width, stream.height, stream.pix_fmt = width, height, "yuv420p"
+        if pts_ms is not None:
+            stream.codec_context.time_base = Fraction(1, 1000)
+        if rotation:
+            stream.set_display_rotation(rotation)
+        sound = container.add_stream("aac", rate=16000) if audio else None
+        for i, pixels in enumerate(frames):
+            frame = av.VideoFrame.from_ndarray(pixels, format="rgb24")
+            if pts_ms is not None:
+                frame.pts, frame.time_base = pts_ms[i], Fraction(1, 1000)
+            container.mux(stream.encode(frame))
+        if sound is not None:
+            t = np.arange(int(16000 * len(frames) / fps)) / 16000
+            samples = (0.2 * np.sin(2 * np.pi * 440 * t)).astype(np.float32)[None]
+            chunk = av.AudioFrame.from_ndarray(samples, format="fltp", layout="mono")
+            chunk.sample_rate, chunk.pts = 16000, 0
+            container.mux(sound.encode(chunk))
+            container.mux(sound.encode(None))
+        container.mux(stream.encode(None))
+    return path
+
+
+def decode_all(path: Path) -> tuple[list[np.ndarray], list[float], set[str]]:
+    """Frames, frame times and stream types of a video file."""
+    with av.open(str(path)) as container:
+        kinds = {stream.type for stream in container.streams}
+        decoded = [(f.to_ndarray(format="rgb24"), float(f.time)) for f in container.decode(video=0)]
+    return [f for f, _ in decoded], [t for _, t in decoded], kinds
+
+
+@pytest.fixture(scope="module")
+def recognizer() -> EmotionRecognizer:
+    return EmotionRecognizer(device="cpu")
+
+
+@pytest.fixture(scope="module")
+def gru(recognizer) -> TemporalGRU:
+    """The real GRU module with seeded untrained weights: the pipeline's GRU path, independent of
+    whether ``models/emotion_gru.pt`` has been trained yet."""
+    torch.manual_seed(0)
+    return TemporalGRU(embed_dim=recognizer.classifier.embedding_dim).eval()
+
+
+@pytest.fixture(scope="module")
+def clip(astronaut, tmp_path_factory) -> Path:
+    frames = astronaut_frames(astronaut, CLIP_FRAMES, GAP)
+    return write_video(tmp_path_factory.mktemp("clip") / "astronaut.mp4", frames, audio=True)
+
+
+@pytest.fixture(scope="module")
+def analysed(clip, recognizer, gru, tmp_path_factory):
+    """The pipeline run once on the clip, every frame analysed, GRU smoothing, with video."""
+    out = tmp_path_factory.mktemp("out") / "astronaut"
+    fractions: list[float] = []
+    report = annotate_video(clip, out, VideoOptions(fps=0, smoothing="gru"), recognizer, gru, fractions.append)
+    return report, pd.read_csv(report.timeline_csv), fractions
+
+
+def test_outputs_are_all_written_and_marked_complete(analysed):
+    report, _, _ = analysed
+    names = sorted(p.name for p in report.out_dir.iterdir())
+    assert names == ["annotated.mp4", "summary.csv", "summary.json", "timeline.csv", "timeline.png"]
+    assert json.loads(report.summary_json.read_text())["complete"] is True
+    assert not [p for p in report.out_dir.parent.iterdir() if p.name.startswith(".")]  # no staging left
+
+
+def test_one_track_with_rows_only_where_the_face_is_visible(analysed):
+    report, table, _ = analysed
+    assert report.tracks == 1 and set(table["track_id"]) == {1}
+    frames = set(table["frame"])
+    assert not frames & set(GAP)
+    face_frames = set(range(CLIP_FRAMES)) - set(GAP)
+    assert len(frames) >= len(face_frames) - 2  # a new face is confirmed on its second detection
+    assert table["frame"].is_unique and table["frame"].is_monotonic_increasing
+
+
+def test_timestamps_follow_the_frame_rate(analysed):
+    _, table, _ = analysed
+    np.testing.assert_allclose(table["time_s"], table["frame"] / FPS, atol=1e-3)
+
+
+def test_boxes_scores_and_probabilities_are_consistent(analysed):
+    _, table, _ = analysed
+    assert ((table["x1"] >= 0) & (table["x2"] <= SIZE[0]) & (table["x1"] < table["x2"])).all()
+    assert ((table["y1"] >= 0) & (table["y2"] <= SIZE[1]) & (table["y1"] < table["y2"])).all()
+    assert (table["det_score"] >= 0.9).all()
+    smoothed, raw = table[list(CLASSES)].to_numpy(), table[[f"raw_{c}" for c in CLASSES]].to_numpy()
+    np.testing.assert_allclose(smoothed.sum(axis=1), 1, atol=2e-3)
+    np.testing.assert_allclose(raw.sum(axis=1), 1, atol=2e-3)
+    assert list(table["label"]) == [CLASSES[i] for i in smoothed.argmax(axis=1)]
+    assert list(table["raw_label"]) == [CLASSES[i] for i in raw.argmax(axis=1)]
+    assert not np.allclose(smoothed, raw)  # the GRU did something
+
+
+def test_annotated_video_has_every_frame_the_audio_and_the_boxes(analysed, clip):
+    report, table, _ = analysed
+    frames, times, kinds = decode_all(report.annotated_video)
+    originals, original_times, _ = decode_all(clip)
+    assert len(frames) == CLIP_FRAMES and frames[0].shape == (SIZE[1], SIZE[0], 3)
+    np.testing.assert_allclose(times, original_times, atol=1e-3)
+    assert kinds == {"video", "audio"}
+    changed = [np.abs(a.astype(int) - b).mean() for a, b in zip(frames, originals)]
+    drawn, gray = [changed[i] for i in table["frame"]], [changed[i] for i in GAP]
+    assert min(drawn) > 2 * max(gray)  # boxes drawn on analysed face frames, nothing on the gray ones
+
+
+def test_summary_describes_the_track(analysed):
+    report, table, fractions = analysed
+    summary = json.loads(report.summary_json.read_text())
+    assert summary["faces_found"] and summary["frames_analysed"] == CLIP_FRAMES == report.frames_analysed
+    (track,) = summary["tracks"]
+    assert track["track_id"] == 1 and track["frames"] == len(table)
+    assert track["first_s"] == pytest.approx(table["time_s"].min(), abs=1e-3)
+    assert track["last_s"] == pytest.approx(table["time_s"].max(), abs=1e-3)
+    assert track["dominant"] in CLASSES and sum(track["share"].values()) == pytest.approx(1, abs=1e-3)
+    assert len(pd.read_csv(report.summary_csv)) == 1
+    assert report.duration_s == pytest.approx(CLIP_FRAMES / FPS, abs=0.01)
+    assert {"decode", "detect", "track", "classify", "smooth", "encode"} <= set(report.stage_times)
+    assert fractions[-1] == 1.0 and fractions == sorted(fractions)
+
+
+def test_detect_every_k_tracks_in_between_and_max_duration_cuts(clip, recognizer, tmp_path):
+    options = VideoOptions(fps=0, smoothing="ema", write_video=False, detect_every=3, max_duration_s=2.5)
+    report = annotate_video(clip, tmp_path / "out", options, recognizer)
+    table = pd.read_csv(report.timeline_csv)
+    assert report.tracks == 1 and report.annotated_video is None
+    assert table["time_s"].max() < 2.5 and report.frames_analysed == 25
+    tracked_only = table[table["det_score"].isna()]
+    assert len(tracked_only) >= 5 and not (set(tracked_only["frame"]) & set(GAP))
+    assert set(table.loc[table["det_score"].notna(), "frame"] % 3) == {0}
+
+
+def test_a_video_without_faces(astronaut, recognizer, tmp_path):
+    rng = np.random.default_rng(0)
+    frames = [np.full((SIZE[1], SIZE[0], 3), 90, np.uint8) + rng.integers(0, 30, (SIZE[1], SIZE[0], 3), np.uint8)]
+    video = write_video(tmp_path / "empty_room.mp4", frames * 10)
+    report = annotate_video(video, tmp_path / "out", VideoOptions(fps=5, smoothing="none"), recognizer)
+    summary = json.loads(report.summary_json.read_text())
+    assert report.tracks == 0 and not summary["faces_found"] and summary["message"] == "no faces were found"
+    assert pd.read_csv(report.timeline_csv).empty and pd.read_csv(report.summary_csv).empty
+    assert report.timeline_png.stat().st_size > 0
+    assert len(decode_all(report.annotated_video)[0]) == 10
+
+
+def test_phone_video_with_display_rotation_is_analysed_upright(astronaut, recognizer, tmp_path):
+    upright = astronaut_frames(astronaut, 8, size=(240, 320))  # portrait
+    stored = [np.ascontiguousarray(np.rot90(f, k=1)) for f in upright]  # sideways, as a phone stores it
+    video = write_video(tmp_path / "phone.mp4", stored, rotation=-90)
+    source = VideoSource(video)
+    assert (source.info.width, source.info.height, source.info.rotation) == (240, 320, 270)
+    assert np.abs(source.read(np.array([3]))[0].astype(int) - upright[3]).mean() < 8
+    report = annotate_video(video, tmp_path / "out", VideoOptions(fps=0, smoothing="ema"), recognizer)
+    assert report.tracks == 1  # MTCNN finds no sideways face: the frames were turned upright
+    frames, _, _ = decode_all(report.annotated_video)
+    assert len(frames) == 8 and frames[0].shape == (320, 240, 3)
+
+
+def test_variable_frame_rate_keeps_real_timestamps(tmp_path):
+    pts = [0, 40, 80, 120, 160, 300, 450, 600, 633, 666, 700, 900]
+    frames = [np.full((SIZE[1], SIZE[0], 3), 20 * i, np.uint8) for i in range(len(pts))]
+    video = write_video(tmp_path / "vfr.mp4", frames, fps=25, pts_ms=pts)
+    source = VideoSource(video)
+    np.testing.assert_allclose(source.timestamps, np.array(pts) / 1000, atol=2e-3)
+    assert list(source.analysis_indices(5)) == [0, 5, 6, 7, 11]  # the first frame in each 0.2 s slot
+    writer = AnnotatedVideoWriter(video, tmp_path / "annotated.mp4", 0, source.info.frame_count).start()
+    writer.finish()
+    _, times, _ = decode_all(tmp_path / "annotated.mp4")
+    np.testing.assert_allclose(times, np.array(pts) / 1000, atol=2e-3)
+
+
+def test_sample_indices_every_frame_or_by_time():
+    stamps = np.arange(30) / 30
+    assert list(sample_indices(stamps, 0)) == list(range(30))
+    assert list(sample_indices(stamps, 10)) == list(range(0, 30, 3))
+    assert list(sample_indices(stamps, 60)) == list(range(30))
+
+
+@pytest.fixture
+def bad_inputs(clip, tmp_path) -> dict[str, Path]:
+    garbage = tmp_path / "garbage.mp4"
+    garbage.write_bytes(np.random.default_rng(0).integers(0, 256, 4000, np.uint8).tobytes())
+    empty = tmp_path / "empty.mp4"
+    empty.touch()
+    faststart = write_video(tmp_path / "full.mp4", [np.full((240, 320, 3), 9 * i, np.uint8) for i in range(20)],
+                            options={"movflags": "+faststart"})  # fmt: skip
+    truncated = tmp_path / "truncated.mp4"
+    truncated.write_bytes(faststart.read_bytes()[: faststart.stat().st_size // 2])
+    audio = tmp_path / "voice.m4a"
+    with av.open(str(audio), "w") as container:
+        stream = container.add_stream("aac", rate=16000)
+        chunk = av.AudioFrame.from_ndarray(np.zeros((1, 16000), np.float32), format="fltp", layout="mono")
+        chunk.sample_rate, chunk.pts = 16000, 0
+        container.mux(stream.encode(chunk))
+        container.mux(stream.encode(None))
+    return {"garbage": garbage, "empty": empty, "truncated": truncated, "audio": audio, "missing": tmp_path / "no.mp4"}
+
+
+@pytest.mark.parametrize(
+    "name, message",
+    [
+        ("garbage", "not a video or unreadable"),
+        ("empty", r"empty file \(0 bytes\)"),
+        ("truncated", "truncated or corrupt"),
+        ("audio", r"not a video: .* \(audio only\)"),
+        ("missing", "file not found"),
+    ],
+)
+def test_bad_videos_give_one_clear_message_and_no_output(bad_inputs, recognizer, tmp_path, name, message):
+    out = tmp_path / "out" / name
+    with pytest.raises(VideoError, match=message) as caught:
+        annotate_video(bad_inputs[name], out, VideoOptions(smoothing="none"), recognizer)
+    assert "\n" not in str(caught.value) and str(bad_inputs[name]) in str(caught.value)
+    assert not out.exists() and not list((tmp_path / "out").glob(".*"))  # nothing half-written
+
+
+def test_cli_reports_bad_input_without_traceback(bad_inputs, tmp_path, capsys):
+    assert main(["video", str(bad_inputs["audio"]), "--out", str(tmp_path / "o"), "--smoothing", "none"]) == 2
+    error = capsys.readouterr().err
+    assert "fer-video video: error: not a video" in error and "Traceback" not in error
+
+
+def test_output_folder_rules(clip, recognizer, tmp_path):
+    options = VideoOptions(fps=2, smoothing="none", write_video=False)
+    blocker = tmp_path / "a_file"
+    blocker.write_text("not a folder")
+    with pytest.raises(VideoError, match="cannot create output folder"):
+        annotate_video(clip, blocker / "out", options, recognizer)
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / "notes.txt").write_text("mine")
+    with pytest.raises(VideoError, match="not empty; pass --overwrite"):
+        annotate_video(clip, out, options, recognizer)
+    report = annotate_video(
+        clip, out, VideoOptions(fps=2, smoothing="none", write_video=False, overwrite=True), recognizer
+    )
+    assert report.tracks == 1 and (out / "notes.txt").read_text() == "mine"  # only our files are replaced
+
+
+def test_batch_goes_past_a_broken_file_and_resumes(clip, tmp_path, capsys):
+    videos = tmp_path / "videos"
+    videos.mkdir()
+    (videos / "good.mp4").write_bytes(clip.read_bytes())
+    (videos / "broken.mp4").write_bytes(b"\x00" * 5000)
+    (videos / "notes.txt").write_text("not a video: ignored in a folder")
+    args = ["batch", str(videos), "--out", str(tmp_path / "out"), "--fps", "2", "--smoothing", "ema", "--no-video"]
+    assert main(args) == 1
+    printed = capsys.readouterr()
+    assert "broken.mp4" in printed.err and "1 done, 0 skipped, 1 failed" in printed.out
+    marker = tmp_path / "out" / "good" / "summary.json"
+    assert json.loads(marker.read_text())["complete"] and not (tmp_path / "out" / "broken").exists()
+    finished_at = marker.stat().st_mtime_ns
+    assert main(args) == 1
+    assert "0 done, 1 skipped, 1 failed" in capsys.readouterr().out
+    assert marker.stat().st_mtime_ns == finished_at
+
+
+def test_annotate_batch_reports_patterns_that_match_nothing(tmp_path):
+    report = annotate_batch([str(tmp_path / "*.mp4")], tmp_path / "out", VideoOptions(smoothing="none"))
+    assert not report.ok and not report.successes
+    assert "no files match" in next(iter(report.failures.values()))
+
+
+def test_live_analyzer_keeps_ids_and_resets_on_a_new_stream(astronaut, recognizer):
+    live = LiveAnalyzer(recognizer, smoothing="ema")
+    frames = astronaut_frames(astronaut, 6)
+    seen = [live.process(frame, i / FPS) for i, frame in enumerate(frames)]
+    assert seen[0] == []  # a new face is confirmed on its second detection
+    assert all([s.track_id for s in states] == [1] for states in seen[1:])
+    assert seen[-1][0].label in CLASSES and 0 < seen[-1][0].confidence <= 1
+    live.process(frames[0], 100.0)
+    assert [s.track_id for s in live.process(frames[1], 0.0)] == []  # time went back: new stream
+    assert [s.track_id for s in live.process(frames[2], 0.1)] == [1]
+
+
+def test_options_are_validated():
+    for bad in (VideoOptions(fps=-1), VideoOptions(smoothing="median"), VideoOptions(detect_every=0),
+                VideoOptions(detector="yolo"), VideoOptions(max_duration_s=0)):  # fmt: skip
+        with pytest.raises(ValueError):
+            bad.validate()
+
+
+@pytest.mark.skipif("libsvtav1" not in av.codecs_available, reason="this PyAV build has no AV1 encoder")
+def test_av1_video_is_read_although_decord_cannot(tmp_path):
+    frames = [np.full((SIZE[1], SIZE[0], 3), 20 * i, np.uint8) for i in range(10)]
+    path = tmp_path / "av1.mp4"
+    with av.open(str(path), "w") as container:
+        stream = container.add_stream("libsvtav1", rate=FPS)
+        stream.width, stream.height, stream.pix_fmt = SIZE[0], SIZE[1], "yuv420p"
+        for pixels in frames:
+            container.mux(stream.encode(av.VideoFrame.from_ndarray(pixels, format="rgb24")))
+        container.mux(stream.encode(None))
+    source = VideoSource(path)
+    assert source.info.frame_count == 10
+    np.testing.assert_allclose(source.timestamps, np.arange(10) / FPS, atol=1e-3)
+    picked = source.analysis_indices(5)
+    assert list(picked) == [0, 2, 4, 6, 8]
+    read = np.concatenate([source.read(picked[:2]), source.read(picked[2:])])
+    np.testing.assert_allclose(read.mean(axis=(1, 2, 3)), [20 * i for i in picked], atol=4)

@@ -8,7 +8,11 @@ import numpy as np
 import torch
 from torch import nn
 
-from fer_video.checkpoint import load_checkpoint, model_from_checkpoint, preprocess_config
+from fer_video.checkpoint import (
+    load_checkpoint,
+    model_from_checkpoint,
+    preprocess_config,
+)
 from fer_video.constants import CLASSES
 from fer_video.device import resolve_device
 from fer_video.transforms import EvalPreprocess, PreprocessConfig, crops_to_tensor

@@ -21,12 +21,17 @@ import pandas as pd
 import yaml
 from matplotlib.figure import Figure
 from matplotlib.ticker import MaxNLocator
-from optuna.distributions import BaseDistribution, CategoricalDistribution, FloatDistribution, IntDistribution
+from optuna.distributions import (
+    BaseDistribution,
+    CategoricalDistribution,
+    FloatDistribution,
+    IntDistribution,
+)
 from optuna.trial import FrozenTrial, TrialState
 
 from fer_video.checkpoint import hardware_description
-from fer_video.evaluate.outputs import atomic_path, check_overwrite, write_text_atomic
 from fer_video.data import load_fer2013
+from fer_video.evaluate.outputs import atomic_path, check_overwrite, write_text_atomic
 from fer_video.evaluate.plots import save_figure
 from fer_video.models import create_model
 from fer_video.train import TrainConfig, fit
@@ -125,6 +130,7 @@ def run_study(
         "command": command,
         "data": Path(data_path).name,
         "majority_baseline": majority_class_accuracy(data_path),
+        "load_average": os.getloadavg()[0],
     }
     write_study_outputs(study, out, summary)
     return study
@@ -260,7 +266,9 @@ def render_readme(study: optuna.Study, best: FrozenTrial | None, summary: dict[s
         f"- sampler: TPE (seed {config.seed}; first {summary['random_trials']} trials random); "
         "pruner: median of earlier trials at the same epoch (after 2 complete trials)",
         f"- outcome: {states.count('complete')} complete, {states.count('pruned')} pruned, "
-        f"{states.count('fail')} failed; wall time {summary['wall_time_s'] / 60:.1f} min on {hardware_description()}",
+        f"{states.count('fail')} failed; wall time {summary['wall_time_s'] / 60:.1f} min on {hardware_description()} "
+        f"(1-minute load average at the end: {summary['load_average']:.1f}; above the core count means other jobs "
+        "shared the CPU)",
         "- objective: best PublicTest accuracy over the trial's epochs; always answering the most frequent class "
         f"scores {summary['majority_baseline']:.4f}",
         "",

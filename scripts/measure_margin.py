@@ -34,6 +34,12 @@ def get_args_parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--margins", type=float, nargs="+", default=[-0.2, -0.15, -0.1, -0.05, 0.0, 0.05, 0.1, 0.2, 0.3]
     )
+    parser.add_argument(
+        "--tie-tolerance",
+        type=float,
+        default=0.005,
+        help="accuracies this close to the best count as ties, broken by mean true-class probability",
+    )
     parser.add_argument("--detector", default="mtcnn")
     parser.add_argument("--device", default="auto")
     parser.add_argument("--seed", type=int, default=0)
@@ -111,7 +117,8 @@ def main(args: argparse.Namespace) -> None:
             }
         )
     table = pd.DataFrame(rows)
-    best = table.sort_values(["accuracy", "pixel_correlation_with_original"], ascending=False).iloc[0]
+    near_best = table[table.accuracy >= table.accuracy.max() - args.tie_tolerance]
+    best = near_best.loc[near_best.mean_true_class_prob.idxmax()]
     with atomic_path(csv_path) as partial:
         table.to_csv(partial, index=False, float_format="%.4f")
     write_text_atomic(md_path, report(table, best, args, data_path, classifier.meta.get("metrics")))
@@ -142,8 +149,9 @@ def report(
                 "original 48 px crops of the detected faces, the ceiling a perfect framing would reach; "
                 "`agreement_with_original_crop` is how often the aligned crop gets the same prediction, and "
                 "`pixel_correlation_with_original` how closely its pixels match the original crop (a check of "
-                "the framing that does not depend on the classifier). The best margin has the highest accuracy "
-                "(ties: highest pixel correlation)."
+                "the framing that does not depend on the classifier). The best margin has the highest accuracy; "
+                f"accuracies within {args.tie_tolerance:g} of it count as ties (a few images' difference), "
+                "broken by the highest mean true-class probability, a smoother measure of the same thing."
             ),
             "",
             markdown_table(table),

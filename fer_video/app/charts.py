@@ -35,7 +35,7 @@ def probability_figure(faces: Sequence[ScoredFace], max_faces: int = 6) -> Figur
         axes.barh(names, [face.probabilities[name] for name in names], color=colors)
         axes.invert_yaxis()
         axes.set_xlim(0, 1)
-        axes.set_title(f"face {index}: {face.label}", fontsize=10, loc="left")
+        axes.set_title(f"face {index}: {face.label}", fontsize=10)
         axes.tick_params(labelsize=8)
     if len(faces) > len(shown):
         figure.suptitle(f"first {len(shown)} of {len(faces)} faces (all are in the table)", fontsize=9)

@@ -221,7 +221,9 @@ def _live_tab(
         if live is None or live.smoothing != smoothing_kind:
             live = handlers.LiveSession.create(recognizer, smoothing_kind, gru, settings.live_history_s)
         update = live.update(frame, time.monotonic())
-        return update.annotated, update.main_face or None, update.timeline, update.table, live
+        # An empty table would leave Gradio's line plot blank for good once data comes: keep it unset.
+        timeline = update.timeline if len(update.timeline) else gr.skip()
+        return update.annotated, update.main_face or None, timeline, update.table, live
 
     camera.stream(
         run_live,

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 
-from fer_video.data import resolve_fer2013_path
+from fer_video.data import require_fer2013_path
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -27,9 +27,7 @@ def run(args: argparse.Namespace) -> int:
     from fer_video.temporal.evaluate import evaluate_temporal
 
     config = TemporalConfig.from_yaml(args.config)
-    data = resolve_fer2013_path(args.data)
-    if data is None:
-        raise FileNotFoundError(f"FER2013 data not found: {args.data or 'set --data or $FER2013_PATH'}")
+    data = require_fer2013_path(args.data)
     result = evaluate_temporal(config, data, args.gru, args.cnn, args.out, device=args.device)
     print(result["table"].to_string(index=False, float_format=lambda v: f"{v:.3f}"))
     print(json.dumps({"bar": result["bar"], "timings_s": result["timings_s"], "written": result["written"]}, indent=2))

@@ -6,7 +6,7 @@ import argparse
 import json
 from pathlib import Path
 
-from fer_video.data import resolve_fer2013_path
+from fer_video.data import require_fer2013_path
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -26,9 +26,7 @@ def run(args: argparse.Namespace) -> int:
     config = TrainConfig.from_yaml(args.config)
     if args.epochs:
         config = config.with_overrides(epochs=args.epochs)
-    data = resolve_fer2013_path(args.data)
-    if data is None:
-        raise FileNotFoundError(f"FER2013 data not found: {args.data or 'set --data or $FER2013_PATH'}")
+    data = require_fer2013_path(args.data)
     out = Path(args.out or Path("runs") / config.name)
     result = fit(config, data, out, resume=args.resume, device=args.device)
     print(json.dumps(result, indent=2))

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 
-from fer_video.data import resolve_fer2013_path
+from fer_video.data import require_fer2013_path
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -26,9 +26,7 @@ def run(args: argparse.Namespace) -> int:
     from fer_video.temporal.train import train_temporal
 
     config = TemporalConfig.from_yaml(args.config)
-    data = resolve_fer2013_path(args.data)
-    if data is None:
-        raise FileNotFoundError(f"FER2013 data not found: {args.data or 'set --data or $FER2013_PATH'}")
+    data = require_fer2013_path(args.data)
     result = train_temporal(config, data, args.out, args.cnn, device=args.device, overwrite=args.overwrite)
     print(json.dumps(result, indent=2))
     return 0

@@ -6,7 +6,7 @@ import argparse
 import shlex
 from pathlib import Path
 
-from fer_video.data import resolve_fer2013_path
+from fer_video.data import require_fer2013_path
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -31,9 +31,7 @@ def run(args: argparse.Namespace) -> int:
     from fer_video.tune import run_study
 
     config = TrainConfig.from_yaml(args.config)
-    data = resolve_fer2013_path(args.data)
-    if data is None:
-        raise FileNotFoundError(f"FER2013 data not found: {args.data or 'set --data or $FER2013_PATH'}")
+    data = require_fer2013_path(args.data)
     out = Path(args.out or Path("results") / f"tune_{config.name}")
     study = run_study(
         config,

@@ -1,5 +1,11 @@
 """FER2013 readers (image folder, zip, csv) with an on-disk cache of decoded arrays."""
 
-from fer_video.data.fer2013 import DataError, FaceArrays, load_fer2013, resolve_fer2013_path
+from fer_video.data.fer2013 import (
+    DataError,
+    FaceArrays,
+    load_fer2013,
+    require_fer2013_path,
+    resolve_fer2013_path,
+)
 
-__all__ = ["DataError", "FaceArrays", "load_fer2013", "resolve_fer2013_path"]
+__all__ = ["DataError", "FaceArrays", "load_fer2013", "require_fer2013_path", "resolve_fer2013_path"]

@@ -20,7 +20,12 @@ from pathlib import Path, PurePosixPath
 import numpy as np
 from PIL import Image, UnidentifiedImageError
 
-from fer_video.constants import CLASSES, FER2013_CSV_TO_CANONICAL, FER_IMAGE_SIZE, SPLITS
+from fer_video.constants import (
+    CLASSES,
+    FER2013_CSV_TO_CANONICAL,
+    FER_IMAGE_SIZE,
+    SPLITS,
+)
 
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".gif", ".tif", ".tiff", ".webp"}
 _PREFIX_TO_SPLIT = {"training": "training", "publictest": "publictest", "privatetest": "privatetest"}
@@ -63,6 +68,14 @@ def resolve_fer2013_path(path: str | os.PathLike | None = None) -> Path | None:
         if candidate and Path(candidate).exists():
             return Path(candidate)
     return None
+
+
+def require_fer2013_path(path: str | os.PathLike | None = None) -> Path:
+    """Like :func:`resolve_fer2013_path`, but a clear FileNotFoundError when no data is found."""
+    found = resolve_fer2013_path(path)
+    if found is None:
+        raise FileNotFoundError(f"FER2013 data not found: {path or 'pass --data or set $FER2013_PATH'}")
+    return found
 
 
 def load_fer2013(

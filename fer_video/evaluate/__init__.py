@@ -18,8 +18,12 @@ import numpy as np
 
 from fer_video.checkpoint import hardware_description
 from fer_video.constants import CLASSES
-from fer_video.data import load_fer2013, resolve_fer2013_path
-from fer_video.evaluate.metrics import SUBSET_3CLASS, classification_metrics, subset_metrics
+from fer_video.data import load_fer2013, require_fer2013_path
+from fer_video.evaluate.metrics import (
+    SUBSET_3CLASS,
+    classification_metrics,
+    subset_metrics,
+)
 from fer_video.evaluate.outputs import check_overwrite
 from fer_video.evaluate.plots import read_training_log
 from fer_video.evaluate.report import output_paths, write_evaluation
@@ -51,9 +55,7 @@ def evaluate_checkpoint(
     to ``out_dir`` (default ``results/<weights stem>``). ``log`` (a run's ``log.csv``) adds
     training curves. Returns what ``metrics.json`` holds."""
     weights_path = Path(weights) if weights else default_cnn_path()
-    data = resolve_fer2013_path(data_path)
-    if data is None:
-        raise FileNotFoundError(f"FER2013 data not found: {data_path or 'pass --data or set $FER2013_PATH'}")
+    data = require_fer2013_path(data_path)
     if tta not in TTA_MODES:
         raise ValueError(f"unknown test-time augmentation '{tta}'; expected one of {list(TTA_MODES)}")
     training_log = read_training_log(log) if log else None

@@ -2,9 +2,11 @@
 
 ``DEFAULT_MARGIN`` was measured by ``scripts/measure_margin.py`` (results/face_margin.md):
 FER2013 PublicTest faces, upscaled and padded like faces in a photo, were re-detected,
-aligned at several margins and classified; this margin gave the best accuracy. It is
-slightly negative because MTCNN boxes (brow to chin, taller than wide) come out a little
-larger than FER2013's tight framing once squared on their longer side.
+aligned at several margins and classified; this margin gave the best accuracy (near-ties
+broken by the mean probability of the true class). It is slightly negative because MTCNN
+boxes (brow to chin, taller than wide) come out a little larger than FER2013's tight
+framing once squared on their longer side. Haar boxes are framed differently; the margin
+was measured for MTCNN.
 """
 
 from __future__ import annotations

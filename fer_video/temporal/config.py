@@ -4,10 +4,9 @@ from __future__ import annotations
 
 import os
 from dataclasses import asdict, dataclass, field, fields
-from pathlib import Path
 from typing import Any
 
-import yaml
+from fer_video.config_io import read_yaml_mapping
 
 
 @dataclass(frozen=True)
@@ -89,13 +88,7 @@ class TemporalConfig:
 
     @classmethod
     def from_yaml(cls, path: str | os.PathLike) -> "TemporalConfig":
-        source = Path(path)
-        if not source.is_file():
-            raise ValueError(f"config file not found: {source}")
-        values = yaml.safe_load(source.read_text()) or {}
-        if not isinstance(values, dict):
-            raise ValueError(f"{source}: expected a mapping of config keys")
-        return cls.from_dict(values)
+        return cls.from_dict(read_yaml_mapping(path))
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)

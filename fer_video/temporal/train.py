@@ -18,7 +18,12 @@ from fer_video.constants import CLASSES
 from fer_video.pretrained import default_cnn_path, default_gru_path, load_classifier
 from fer_video.temporal.clips import ClipFeatures, simulated_sets
 from fer_video.temporal.config import TemporalConfig
-from fer_video.temporal.evaluate import clip_tensors, match_ema_alpha, smoother_metrics, torch_threads
+from fer_video.temporal.evaluate import (
+    clip_tensors,
+    match_ema_alpha,
+    smoother_metrics,
+    torch_threads,
+)
 from fer_video.temporal.model import TemporalGRU, file_sha256, save_gru
 from fer_video.train.engine import set_seed, warmup_cosine
 

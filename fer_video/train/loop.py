@@ -119,7 +119,7 @@ def fit(
         scheduler.load_state_dict(state["scheduler"])
         if ema is not None and state.get("ema"):
             ema.module.load_state_dict(state["ema"])
-        torch.set_rng_state(state["rng"])
+        torch.set_rng_state(state["rng"].cpu())  # map_location may have moved it to the GPU
         start_epoch, elapsed = state["epoch"] + 1, state["elapsed_s"]
         best_acc, best_epoch, best_metrics = state["best_acc"], state["best_epoch"], state["best_metrics"]
     out.mkdir(parents=True, exist_ok=True)

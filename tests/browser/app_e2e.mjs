@@ -7,6 +7,7 @@
 // watch the progress bar, wait for the annotated player and the CSV link. Live tab: stream
 // Chromium's fake camera (fed from --camera) and wait for a label. Saves image.png, video.png
 // and live.png in --shots, prints one JSON line of what each tab showed, exits 1 on failure.
+// --work names a folder for scratch files (the browser scratch, the live timeline's picture).
 // tests/test_app_browser.py runs it against a live `fer-video app`.
 
 import { chromium } from 'playwright-core';
@@ -26,6 +27,7 @@ const { values: opts } = parseArgs({
     camera: { type: 'string' },
     shots: { type: 'string' },
     chromium: { type: 'string', default: '/usr/bin/chromium' },
+    work: { type: 'string', default: tmpdir() },
     timeout: { type: 'string', default: '120000' },
   },
 });
@@ -113,16 +115,17 @@ async function liveTab(page) {
   await waitFor(page.locator('#live-output img'), 'the annotated webcam frame');
   await page.waitForTimeout(1500); // a few more frames, so the rolling timeline has a line
   await page.screenshot({ path: path.join(opts.shots, 'live.png'), fullPage: true });
-  await camera.getByRole('button', { name: /stop/i }).click();
-  return { label, faces: await page.locator('#live-table tbody tr').count() };
+  const timeline = path.join(scratch, 'live_timeline.png'); // the plot alone, for the caller to inspect
+  await page.locator('#live-timeline').screenshot({ path: timeline });
+  return { label, faces: await page.locator('#live-table tbody tr').count(), timeline };
 }
 
 mkdirSync(opts.shots, { recursive: true });
-const profile = mkdtempSync(path.join(tmpdir(), 'fer-video-chromium-'));
+const scratch = mkdtempSync(path.join(opts.work, 'fer-video-e2e-'));
 let context;
 let page;
 try {
-  context = await chromium.launchPersistentContext(profile, {
+  context = await chromium.launchPersistentContext(path.join(scratch, 'chromium'), {
     executablePath: opts.chromium,
     headless: true,
     args: CHROMIUM_ARGS,
@@ -138,11 +141,11 @@ try {
   result.live = await liveTab(page);
   console.log(JSON.stringify(result));
 } catch (error) {
-  const shot = path.join(tmpdir(), 'fer-video-e2e-failure.png');
+  const shot = path.join(scratch, 'failure.png');
   await page?.screenshot({ path: shot, fullPage: true }).catch(() => {});
   console.error(`app_e2e.mjs: ${error.message.split('\n')[0]} (page at failure: ${shot})`);
   process.exitCode = 1;
 } finally {
   await context?.close();
-  rmSync(profile, { recursive: true, force: true });
+  rmSync(path.join(scratch, 'chromium'), { recursive: true, force: true });
 }

@@ -28,7 +28,14 @@ def default_gru_path() -> Path:
 
 
 def load_classifier(
-    weights: str | os.PathLike | None = None, device: str | torch.device = "auto", flip_tta: bool = False
+    weights: str | os.PathLike | None = None,
+    device: str | torch.device = "auto",
+    flip_tta: bool = False,
+    backend: str = "auto",
+    threads: int | None = None,
 ) -> CropClassifier:
-    """The shipped emotion CNN (or ``weights``), ready to classify face crops."""
-    return CropClassifier.from_file(str(weights or default_cnn_path()), device=device, flip_tta=flip_tta)
+    """The shipped emotion CNN (or ``weights``: a ``.pt`` checkpoint or an exported ``.onnx``),
+    ready to classify face crops; ``backend`` is ``auto``, ``torch``, ``onnx`` or ``onnx-int8``."""
+    return CropClassifier.from_file(
+        str(weights or default_cnn_path()), device=device, flip_tta=flip_tta, backend=backend, threads=threads
+    )

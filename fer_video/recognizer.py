@@ -82,7 +82,9 @@ class EmotionRecognizer:
     ``weights`` defaults to the shipped model; ``detector`` is ``mtcnn`` or ``haar``; ``margin``
     (default :data:`fer_video.faces.DEFAULT_MARGIN`) is the context kept around each face;
     ``min_face_size`` (pixels at detection scale), ``score_threshold`` and ``max_detect_side``
-    (longer side images are shrunk to for detection) tune the detector.
+    (longer side images are shrunk to for detection) tune the detector. ``backend`` runs the CNN:
+    ``auto`` (ONNX Runtime on the CPU when installed, PyTorch on CUDA), ``torch``, ``onnx`` or
+    ``onnx-int8`` (see :mod:`fer_video.backends`).
     """
 
     def __init__(
@@ -94,12 +96,13 @@ class EmotionRecognizer:
         min_face_size: int = 40,
         score_threshold: float = 0.9,
         max_detect_side: int = 640,
+        backend: str = "auto",
     ) -> None:
         self.margin = DEFAULT_MARGIN if margin is None else float(margin)
         if not -0.4 <= self.margin <= 2:
             raise ValueError(f"margin must be between -0.4 and 2 (a fraction of the face box), got {self.margin}")
         self.device = resolve_device(device)
-        self.classifier: CropClassifier = load_classifier(weights, device=self.device)
+        self.classifier: CropClassifier = load_classifier(weights, device=self.device, backend=backend)
         self.detector = create_detector(detector, self.device, min_face_size, score_threshold, max_detect_side)
 
     @property

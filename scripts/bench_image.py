@@ -23,6 +23,7 @@ import numpy as np
 import torch
 from skimage import data as skimage_data
 
+from fer_video.backends import BACKENDS
 from fer_video.checkpoint import hardware_description
 from fer_video.evaluate.outputs import check_overwrite, write_text_atomic
 from fer_video.faces import align_faces
@@ -38,6 +39,7 @@ def get_args_parser() -> argparse.ArgumentParser:
     parser.add_argument("--weights", help="emotion CNN checkpoint (default: the shipped model)")
     parser.add_argument("--device", default="cpu", help="cpu (the target) | cuda | auto")
     parser.add_argument("--threads", type=int, help="torch threads (default: torch's choice)")
+    parser.add_argument("--backend", choices=BACKENDS, default="auto", help="what runs the emotion CNN")
     parser.add_argument("--detector", default="mtcnn")
     parser.add_argument("--photo-batch", type=int, default=8, help="photos detected together")
     parser.add_argument("--seconds", type=float, default=3.0, help="time spent on each measurement")
@@ -120,7 +122,9 @@ def main(args: argparse.Namespace) -> None:
     if args.threads:
         torch.set_num_threads(args.threads)
     host = machine()
-    recognizer = EmotionRecognizer(weights=args.weights, detector=args.detector, device=args.device)
+    recognizer = EmotionRecognizer(
+        weights=args.weights, detector=args.detector, device=args.device, backend=args.backend
+    )
     crops = bench_crops(recognizer, args.seconds)
     photos = [bench_photos(recognizer, w, h, args.photo_batch, args.seconds) for w, h in PHOTO_SIZES]
     vga = photos[0]["photos_per_s"]
@@ -129,6 +133,7 @@ def main(args: argparse.Namespace) -> None:
         "machine": host,
         "settings": {
             "device": str(recognizer.device),
+            "backend": recognizer.classifier.backend_name,
             "detector": args.detector,
             "photo_batch": args.photo_batch,
             "max_detect_side": getattr(recognizer.detector, "max_detect_side", None),
@@ -163,7 +168,8 @@ def markdown(report: dict) -> str:
             "other work shared the CPU and the figures are low)."
         ),
         (
-            f"Device {settings['device']}, model `{settings['model']}` ({settings['input_size']} px crops), detector "
+            f"Device {settings['device']}, backend {settings.get('backend', 'torch')}, model `{settings['model']}` "
+            f"({settings['input_size']} px crops), detector "
             f"`{settings['detector']}` (max side {settings['max_detect_side']}, min face {settings['min_face_size']} px), "
             f"margin {settings['margin']}, {settings['photo_batch']} photos per batch."
         ),

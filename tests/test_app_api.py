@@ -24,6 +24,8 @@ from gradio_client.exceptions import AppError
 from fer_video.app import AppSettings, AppWorkspace, build_app, launch_app
 from fer_video.app.examples import pan_zoom_frames, write_clip, write_example_image
 from fer_video.app.handlers import LiveSession
+from fer_video.app.ui import load_default_gru
+from fer_video.cli import main as cli_main
 from fer_video.constants import CLASSES
 from fer_video.pretrained import default_cnn_path
 
@@ -174,3 +176,28 @@ def test_live_session_tracks_a_face_and_keeps_a_rolling_timeline(recognizer, med
     assert set(last.timeline["emotion"]) == set(CLASSES)
     times = last.timeline["time_s"]
     assert times.max() == pytest.approx(2.0) and times.min() >= 1.0  # only the last history_s seconds
+
+
+def test_app_starts_without_a_usable_gru(tmp_path, monkeypatch):
+    monkeypatch.setenv("FER_VIDEO_MODELS", str(tmp_path))
+    assert load_default_gru("cpu") is None  # missing file: smoothing falls back to ema / none
+    (tmp_path / "emotion_gru.pt").write_bytes(b"not a checkpoint")
+    assert load_default_gru("cpu") is None
+
+
+@pytest.mark.parametrize(
+    "limits", [{"max_upload_mb": 0}, {"max_video_seconds": -1}, {"concurrency": 0}, {"stream_every": 10}]
+)
+def test_settings_refuse_limits_that_protect_nothing(limits):
+    with pytest.raises(ValueError):
+        AppSettings(**limits)
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [(["--port", "0"], "--port must be between"), (["--max-video-seconds", "0"], "must be positive")],
+)
+def test_cli_rejects_bad_options_with_one_line(args, message, capsys):
+    assert cli_main(["app", *args]) == 2
+    error = capsys.readouterr().err
+    assert message in error and error.count("\n") == 1

@@ -91,6 +91,26 @@ def test_min_face_size_filters_small_faces(astronaut):
     assert len(strict.detect([astronaut])[0]) == 0
 
 
+def test_cascade_matches_facenet_pytorch(astronaut, astronaut_faces):
+    """The cascade run here (OpenCV resampling) finds what facenet-pytorch's own loop finds."""
+    from facenet_pytorch import MTCNN
+
+    boxes, scores = MTCNN(keep_all=True, min_face_size=40, device="cpu").detect(astronaut)
+    assert len(boxes) == len(astronaut_faces) == 1
+    assert iou(boxes[0], astronaut_faces.boxes[0]) > 0.9 and abs(scores[0] - astronaut_faces.scores[0]) < 0.01
+
+
+def test_refine_follows_a_moved_face_and_drops_a_vanished_one(mtcnn, astronaut, astronaut_faces):
+    shift = np.array([-15, 12])  # x, y
+    moved = np.roll(astronaut, (12, -15), axis=(0, 1))
+    found = mtcnn.refine(moved, astronaut_faces.boxes)  # looked for where the face was
+    assert len(found) == 1 and found.scores[0] >= 0.9
+    assert iou(found.boxes[0], astronaut_faces.boxes[0] + np.tile(shift, 2)) > 0.8
+    assert np.abs(found.landmarks[0] - (astronaut_faces.landmarks[0] + shift)).max() < 6
+    assert len(mtcnn.refine(np.full_like(astronaut, 120), astronaut_faces.boxes)) == 0
+    assert len(mtcnn.refine(astronaut, np.zeros((0, 4)))) == 0
+
+
 def test_haar_fallback_finds_the_face_without_landmarks(astronaut, astronaut_faces):
     found = create_detector("haar").detect([astronaut])[0]
     assert len(found) == 1

@@ -12,6 +12,7 @@ from fer_video.classifier import CropClassifier
 from fer_video.constants import CLASSES
 from fer_video.evaluate import classification_metrics, predict_proba, subset_metrics, ten_crop_views
 from fer_video.evaluate.metrics import restrict_to_subset
+from fer_video.evaluate.plots import plot_training_curves, read_training_logs
 from fer_video.transforms import PreprocessConfig
 
 LABELS = np.array([0, 0, 0, 1, 1, 2])
@@ -131,3 +132,14 @@ def test_tta_modes_on_a_hand_made_model(left_right_classifier):
 def test_unknown_tta_mode(left_right_classifier):
     with pytest.raises(ValueError, match="unknown test-time augmentation 'rotate'"):
         predict_proba(left_right_classifier, np.zeros((1, 48, 48), dtype=np.uint8), "rotate")
+
+
+def test_training_logs_of_stages_join_with_epochs_numbered_on(tmp_path):
+    header = "epoch,lr,train_loss,train_acc,val_loss,val_acc\n"
+    (tmp_path / "stage1.csv").write_text(header + "1,0.1,2.0,0.2,1.9,0.25\n2,0.05,1.8,0.3,1.7,0.35\n")
+    (tmp_path / "stage2.csv").write_text(header + "1,0.02,1.6,0.4,1.5,0.45\n")
+    log = read_training_logs([tmp_path / "stage1.csv", tmp_path / "stage2.csv"])
+    assert log["epoch"].tolist() == [1, 2, 3] and log["stage"].tolist() == [1, 1, 2]
+    assert log["val_acc"].tolist() == [0.25, 0.35, 0.45]
+    plot_training_curves(log, tmp_path / "curves.png")
+    assert (tmp_path / "curves.png").stat().st_size > 0

@@ -11,17 +11,19 @@ import torch
 import yaml
 
 from fer_video.checkpoint import save_atomic
+from fer_video.classifier import CropClassifier
 from fer_video.cli import main
 from fer_video.constants import CLASSES, NUM_CLASSES
+from fer_video.data import FaceArrays
 from fer_video.models import create_model
 from fer_video.pretrained import default_cnn_path, default_gru_path
 from fer_video.temporal import SMOOTHING_KINDS, TemporalGRU, load_gru, make_smoother, smooth_sequence
-from fer_video.temporal.clips import ClipFeatures
+from fer_video.temporal.clips import ClipFeatures, clip_features
 from fer_video.temporal.config import SimulationConfig, TemporalConfig
+from fer_video.temporal.evaluate import smoother_metrics
 from fer_video.temporal.metrics import clip_switches, sequence_metrics
 from fer_video.temporal.model import file_sha256, save_gru
 from fer_video.temporal.simulate import simulate_clips
-from fer_video.temporal.evaluate import smoother_metrics
 from fer_video.temporal.train import fit_gru
 
 EMBED = 8
@@ -53,7 +55,7 @@ def test_gru_forward_shapes_and_state_continuation(tiny_gru):
     emb, probs = torch.randn(3, 10, EMBED), torch.rand(3, 10, NUM_CLASSES).softmax(-1)
     present = torch.rand(3, 10) > 0.2
     logits, h = tiny_gru(emb, probs, present)
-    assert logits.shape == (3, 10, NUM_CLASSES) and h.shape == (3, 16)
+    assert logits.shape == (3, 10, NUM_CLASSES) and h.shape == (3, 16 + NUM_CLASSES)
     first, h_mid = tiny_gru(emb[:, :4], probs[:, :4], present[:, :4])
     second, h_end = tiny_gru(emb[:, 4:], probs[:, 4:], present[:, 4:], h_mid)
     torch.testing.assert_close(torch.cat([first, second], dim=1), logits)
@@ -127,7 +129,9 @@ def synthetic_clips(count: int, seed: int) -> ClipFeatures:
 
 
 def test_trained_gru_cuts_flicker_without_losing_accuracy():
-    config = TemporalConfig(hidden_size=32, dropout=0.1, epochs=10, batch_size=16, lr=2e-2, smoothness_weight=1.0)
+    config = TemporalConfig(
+        hidden_size=32, dropout=0.1, epochs=10, batch_size=16, lr=2e-2, smoothness_weight=1.0, min_spurious_reduction=3.0
+    )
     gru, log = fit_gru(synthetic_clips(64, seed=1), synthetic_clips(24, seed=2), config, torch.device("cpu"))
     assert len(log) == config.epochs
     held_out = synthetic_clips(48, seed=3)
@@ -156,7 +160,7 @@ def test_simulation_smoke():
     config = SimulationConfig(
         clip_seconds=6, segment_seconds=(1.0, 2.0), dropout_per_minute=60, occlusion_per_minute=60
     )
-    clips = list(simulate_clips(images, labels, 3, config, seed=7))
+    clips = list(simulate_clips(images, labels, range(3), config, seed=7))
     assert len(clips) == 3
     for clip in clips:
         assert clip.frames.shape == (60, 48, 48) and clip.frames.dtype == np.uint8
@@ -166,10 +170,40 @@ def test_simulation_smoke():
         assert len(changes) >= 2
         assert np.abs(np.diff(clip.frames.astype(int), axis=0)).mean() > 1  # the face moves / changes
     assert not all(clip.present.all() for clip in clips)  # dropped detections happen
-    again = next(simulate_clips(images, labels, 1, config, seed=7))
+    again = next(simulate_clips(images, labels, [0], config, seed=7))
     np.testing.assert_array_equal(again.frames, clips[0].frames)
     with pytest.raises(ValueError, match="one label per image"):
-        next(simulate_clips(images, labels[:-1], 1, config, seed=0))
+        next(simulate_clips(images, labels[:-1], [0], config, seed=0))
+
+
+def test_a_clip_depends_only_on_seed_set_and_index(tmp_path):
+    """Clip i is the same whatever the set sizes and build order, before and after the CNN (cache extended)."""
+    images, labels = generated_faces()
+    config = SimulationConfig(clip_seconds=2, segment_seconds=(0.5, 1.0))
+    few = list(simulate_clips(images, labels, range(2), config, seed=5, clip_set="eval"))
+    alone = next(simulate_clips(images, labels, [3], config, seed=5, clip_set="eval"))
+    many = list(simulate_clips(images, labels, range(4), config, seed=5, clip_set="eval"))
+    for clip, same in zip([*few, alone], [many[0], many[1], many[3]]):
+        for field in ("frames", "labels", "present", "segment_starts"):
+            np.testing.assert_array_equal(getattr(clip, field), getattr(same, field))
+    other_set = next(simulate_clips(images, labels, [3], config, seed=5, clip_set="fit"))
+    assert not np.array_equal(other_set.frames, alone.frames)
+
+    tiny_cnn(tmp_path / "cnn.pt")
+    classifier = CropClassifier.from_file(str(tmp_path / "cnn.pt"), device="cpu")
+    faces = FaceArrays(images, labels)
+
+    def features(count, cache_dir):
+        return clip_features(faces, count, config, 5, classifier, {"cnn": "tiny"}, cache_dir, name="eval")
+
+    direct = features(3, None)
+    features(2, tmp_path / "cache")
+    extended = features(3, tmp_path / "cache")  # clips 0-1 from the cache, clip 2 computed
+    cut = features(1, tmp_path / "cache")
+    for key in ("embeddings", "probs", "present", "labels"):
+        np.testing.assert_array_equal(getattr(extended, key), getattr(direct, key))
+        np.testing.assert_array_equal(getattr(cut, key), getattr(direct, key)[:1])
+    assert len(list((tmp_path / "cache").glob("*.npz"))) == 1
 
 
 def test_switch_and_lag_metrics_on_a_known_sequence():

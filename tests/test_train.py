@@ -95,6 +95,24 @@ def test_resume_continues_the_run(data_dir, tmp_path):
     assert load_checkpoint(tmp_path / "run" / "last.pt")["epoch"] == 1  # zero-based: the second epoch
 
 
+def test_init_from_starts_from_another_runs_weights(trained_run, data_dir, tmp_path):
+    out, _ = trained_run
+    start = load_checkpoint(out / "best.pt")["model"]
+    finetune = TINY.with_overrides(epochs=1, lr=0.0, warmup_epochs=0.0, ema_decay=0.0, init_from=str(out / "best.pt"))
+    fit(finetune, data_dir, tmp_path / "ft", device="cpu")
+    weights = load_checkpoint(tmp_path / "ft" / "last.pt")["model"]
+    convs = [key for key in start if key.endswith("weight") and start[key].ndim == 4]
+    for key in convs:  # lr 0: the conv weights are exactly the ones loaded
+        torch.testing.assert_close(weights[key], start[key])
+
+
+def test_init_from_refuses_another_architecture(trained_run, data_dir, tmp_path):
+    out, _ = trained_run
+    other = TINY.with_overrides(model="vgg_fer_small", init_from=str(out / "best.pt"))
+    with pytest.raises(ValueError, match="holds a 'vgg_fer_tiny' model"):
+        fit(other, data_dir, tmp_path / "ft", device="cpu")
+
+
 def test_fit_refuses_an_existing_run(trained_run, data_dir):
     out, _ = trained_run
     with pytest.raises(FileExistsError, match="already holds a run"):

@@ -23,6 +23,7 @@ from fer_video.temporal import TemporalGRU
 from fer_video.video import LiveAnalyzer, VideoError, VideoOptions, VideoSource, annotate_batch, annotate_video
 from fer_video.video.decode import sample_indices
 from fer_video.video.encode import AnnotatedVideoWriter
+from fer_video.video.tracker import iou_matrix
 
 SIZE = (320, 240)  # width, height
 FPS = 10
@@ -112,7 +113,8 @@ def clip(astronaut, tmp_path_factory) -> Path:
 
 @pytest.fixture(scope="module")
 def analysed(clip, recognizer, gru, tmp_path_factory):
-    """The pipeline run once on the clip, every frame analysed, GRU smoothing, with video."""
+    """The pipeline run once on the clip, every frame analysed, GRU smoothing, with video, the
+    default detection schedule."""
     out = tmp_path_factory.mktemp("out") / "astronaut"
     fractions: list[float] = []
     report = annotate_video(clip, out, VideoOptions(fps=0, smoothing="gru"), recognizer, gru, fractions.append)
@@ -182,15 +184,42 @@ def test_summary_describes_the_track(analysed):
     assert fractions[-1] == 1.0 and fractions == sorted(fractions)
 
 
-def test_detect_every_k_tracks_in_between_and_max_duration_cuts(clip, recognizer, tmp_path):
+def test_detect_every_k_rechecks_faces_in_between_and_max_duration_cuts(clip, recognizer, tmp_path):
     options = VideoOptions(fps=0, smoothing="ema", write_video=False, detect_every=3, max_duration_s=2.5)
     report = annotate_video(clip, tmp_path / "out", options, recognizer)
     table = pd.read_csv(report.timeline_csv)
     assert report.tracks == 1 and report.annotated_video is None
     assert table["time_s"].max() < 2.5 and report.frames_analysed == 25
-    tracked_only = table[table["det_score"].isna()]
-    assert len(tracked_only) >= 5 and not (set(tracked_only["frame"]) & set(GAP))
-    assert set(table.loc[table["det_score"].notna(), "frame"] % 3) == {0}
+    assert not set(table["frame"]) & set(GAP)
+    between = table[table["frame"] % 3 != 0]  # frames without a scheduled detection
+    assert len(between) >= 8 and (between["det_score"] >= 0.9).all()  # re-checked by MTCNN's last stage
+    assert report.stage_times["refine"] > 0
+
+
+def test_rechecking_between_detections_agrees_with_detecting_every_frame(analysed, clip, recognizer, tmp_path):
+    report, table, _ = analysed  # the default detect_every
+    assert VideoOptions().detect_every > 1
+    every = annotate_video(
+        clip, tmp_path / "out", VideoOptions(fps=0, smoothing="none", detect_every=1, write_video=False), recognizer
+    )
+    reference = pd.read_csv(every.timeline_csv)
+    common = table.merge(reference, on="frame", suffixes=("", "_ref"))
+    assert every.tracks == report.tracks == 1 and len(common) >= len(reference) - 2
+    boxes, boxes_ref = (
+        common[["x1", "y1", "x2", "y2"]].to_numpy(),
+        common[["x1_ref", "y1_ref", "x2_ref", "y2_ref"]].to_numpy(),
+    )
+    overlap = np.diag(iou_matrix(boxes, boxes_ref))
+    assert overlap.min() > 0.7 and overlap.mean() > 0.85
+    assert (common["raw_label"] == common["raw_label_ref"]).mean() >= 0.8
+
+
+def test_a_detector_without_recheck_tracks_by_velocity_in_between(clip, tmp_path):
+    haar = EmotionRecognizer(detector="haar", device="cpu")
+    options = VideoOptions(fps=0, smoothing="ema", write_video=False, detect_every=3, max_duration_s=1.5)
+    table = pd.read_csv(annotate_video(clip, tmp_path / "out", options, haar).timeline_csv)
+    estimated = table[table["det_score"].isna()]
+    assert len(estimated) >= 5 and set(table.loc[table["det_score"].notna(), "frame"] % 3) == {0}
 
 
 def test_a_video_without_faces(astronaut, recognizer, tmp_path):

@@ -20,8 +20,8 @@ from fer_video.app.errors import uploaded_image, uploads_named, user_errors
 from fer_video.app.examples import write_example_image, write_example_video
 from fer_video.app.settings import AppSettings
 from fer_video.app.workspace import AppWorkspace
+from fer_video.checkpoint import CheckpointError
 from fer_video.imaging import CLASS_COLORS
-from fer_video.pretrained import default_gru_path
 from fer_video.recognizer import EmotionRecognizer
 from fer_video.temporal.model import TemporalGRU, load_gru
 from fer_video.temporal.smoothing import SMOOTHING_KINDS
@@ -36,11 +36,13 @@ about an hour."""
 
 
 def load_default_gru(device: str | torch.device = "auto") -> TemporalGRU | None:
-    """The shipped temporal GRU, or None (with a logged warning) when it is not installed."""
-    if not default_gru_path().is_file():
-        logger.warning("no GRU weights at %s: smoothing 'gru' is not offered", default_gru_path())
+    """The shipped temporal GRU, or None (with a logged warning) when it is missing or unreadable,
+    so the app still serves images, and videos with ``ema`` / ``none`` smoothing."""
+    try:
+        return load_gru(device=device)
+    except CheckpointError as error:
+        logger.warning("smoothing 'gru' is not offered: %s", error)
         return None
-    return load_gru(device=device)
 
 
 def build_app(
@@ -155,7 +157,12 @@ def _video_tab(
         mp4_file = gr.File(label="Annotated video (MP4)", interactive=False, elem_id="video-mp4")
 
     @user_errors
-    def run_video(path: str | None, fps_value: float, smoothing_kind: str, progress=gr.Progress()) -> tuple:  # noqa: B008 (Gradio injects it)
+    def run_video(
+        path: str | None,
+        fps_value: float,
+        smoothing_kind: str,
+        progress=gr.Progress(),  # noqa: B008 (Gradio finds it here and injects the page's progress bar)
+    ) -> tuple:
         if not path:
             raise gr.Error("Upload a video first.", print_exception=False)
         progress(0.0, desc="Analysing video")

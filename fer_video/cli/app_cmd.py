@@ -3,6 +3,10 @@
 from __future__ import annotations
 
 import argparse
+import signal
+import sys
+
+from fer_video.cli.image_cmd import add_backend_option
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -16,7 +20,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--port", type=int, default=7860, help="port (default 7860)")
     parser.add_argument("--max-upload-mb", type=float, default=50.0, help="largest upload accepted, MB (default 50)")
     parser.add_argument(
-        "--max-video-seconds", type=float, default=120.0, help="longest video analysed, seconds (default 120)"
+        "--max-video-seconds",
+        type=float,
+        default=120.0,
+        help="analyse at most the first N seconds of each video (default 120)",
     )
     parser.add_argument(
         "--concurrency", type=int, default=1, help="analyses of each kind run at once; others queue (default 1)"
@@ -26,6 +33,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--gru-weights", help="temporal GRU weights (default: the shipped models/emotion_gru.pt)")
     parser.add_argument("--detector", default="mtcnn", choices=("mtcnn", "haar"), help="face detector (default mtcnn)")
     parser.add_argument("--device", default="auto", help="auto | cpu | cuda[:N]")
+    add_backend_option(parser)
     parser.set_defaults(func=run)
 
 
@@ -47,9 +55,12 @@ def run(args: argparse.Namespace) -> int:
         concurrency=args.concurrency,
         queue_size=args.queue_size,
     )
-    recognizer = EmotionRecognizer(weights=args.weights, detector=args.detector, device=args.device)
+    recognizer = EmotionRecognizer(
+        weights=args.weights, detector=args.detector, device=args.device, backend=args.backend
+    )
     gru = load_gru(args.gru_weights, device=recognizer.device, cnn_weights=args.weights) if args.gru_weights else None
     workspace = AppWorkspace.create()
+    signal.signal(signal.SIGTERM, _exit_on_sigterm)  # so `finally` cleans up under a service manager too
     try:
         demo = build_app(recognizer, gru, settings, workspace)
         try:
@@ -62,3 +73,7 @@ def run(args: argparse.Namespace) -> int:
     finally:
         workspace.remove()
     return 0
+
+
+def _exit_on_sigterm(signum: int, frame: object) -> None:
+    sys.exit(0)

@@ -18,7 +18,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "--tta", default="none", choices=("none", "flip", "tencrop"), help="test-time augmentation (default: none)"
     )
     parser.add_argument("--out", help="output folder (default: results/<weights file stem>)")
-    parser.add_argument("--log", help="a run's log.csv, to add training curves to the report")
+    parser.add_argument(
+        "--log",
+        nargs="+",
+        default=[],
+        help="a run's log.csv, to add training curves to the report (several: a run, then its fine-tuning runs)",
+    )
     parser.add_argument("--overwrite", action="store_true", help="replace files in an existing output folder")
     parser.add_argument("--batch-size", type=int, default=256, help="images per forward pass (default: 256)")
     parser.add_argument("--device", default="auto", help="auto | cpu | cuda[:N]")
@@ -35,7 +40,7 @@ def run(args: argparse.Namespace) -> int:
         tta=args.tta,
         out_dir=args.out,
         device=args.device,
-        log=args.log,
+        logs=args.log,
         overwrite=args.overwrite,
         batch_size=args.batch_size,
     )

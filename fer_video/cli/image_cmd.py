@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 from tqdm import tqdm
 
+from fer_video.backends import BACKENDS
 from fer_video.faces import DETECTORS
 
 if TYPE_CHECKING:
@@ -36,6 +37,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--detector", choices=DETECTORS, default="mtcnn", help="face detector (default: mtcnn)")
     parser.add_argument("--weights", help="emotion CNN checkpoint (default: the shipped model)")
     parser.add_argument("--device", default="auto", help="auto | cpu | cuda[:N]")
+    add_backend_option(parser)
     parser.add_argument(
         "--margin", type=float, help="context around each face, fraction of its box (default: measured)"
     )
@@ -44,6 +46,17 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--max-detect-side", type=int, default=640, help="shrink larger images to this for detection")
     parser.add_argument("--batch-size", type=int, default=8, help="images detected and classified together")
     parser.set_defaults(func=run)
+
+
+def add_backend_option(parser: argparse.ArgumentParser) -> None:
+    """``--backend``, shared by the commands that run the emotion CNN."""
+    parser.add_argument(
+        "--backend",
+        choices=BACKENDS,
+        default="auto",
+        help="what runs the emotion CNN: auto (ONNX Runtime on the CPU when installed, PyTorch on CUDA), torch, "
+        "onnx, or onnx-int8 (quantized, a little less accurate) (default: auto)",
+    )
 
 
 def annotated_names(files: Sequence[Path]) -> list[str]:
@@ -113,6 +126,7 @@ def run(args: argparse.Namespace) -> int:
         min_face_size=args.min_face_size,
         score_threshold=args.score_threshold,
         max_detect_side=args.max_detect_side,
+        backend=args.backend,
     )
 
     processed: list[tuple[str, list]] = []

@@ -6,8 +6,10 @@ import argparse
 
 from tqdm import tqdm
 
+from fer_video.cli.image_cmd import add_backend_option
 from fer_video.faces import DETECTORS
 from fer_video.temporal import SMOOTHING_KINDS
+from fer_video.video.pipeline import DEFAULT_DETECT_EVERY
 
 
 def add_video_options(parser: argparse.ArgumentParser) -> None:
@@ -20,10 +22,12 @@ def add_video_options(parser: argparse.ArgumentParser) -> None:
         "--smoothing", choices=SMOOTHING_KINDS, default="gru", help="temporal smoothing per face (default: gru)"
     )
     parser.add_argument("--no-video", action="store_true", help="skip annotated.mp4 (faster)")
-    parser.add_argument("--detect-every", type=int, default=1, metavar="K",
-                        help="run the face detector on every K-th analysed frame, track in between (default: 1)")  # fmt: skip
+    parser.add_argument("--detect-every", type=int, default=DEFAULT_DETECT_EVERY, metavar="K",
+                        help="full face detection on every K-th analysed frame; in between, tracked faces are "
+                        f"re-checked where expected (default: {DEFAULT_DETECT_EVERY}; 1 = detect on every frame)")  # fmt: skip
     parser.add_argument("--detector", choices=DETECTORS, default="mtcnn", help="face detector (default: mtcnn)")
     parser.add_argument("--device", default="auto", help="auto | cpu | cuda[:N]")
+    add_backend_option(parser)
     parser.add_argument("--max-duration", type=float, metavar="SECONDS", help="analyse only the start of each video")
     parser.add_argument("--overwrite", action="store_true", help="replace existing results")
 
@@ -38,6 +42,7 @@ def options_from_args(args: argparse.Namespace):
         detect_every=args.detect_every,
         detector=args.detector,
         device=args.device,
+        backend=args.backend,
         overwrite=args.overwrite,
         max_duration_s=args.max_duration,
     )

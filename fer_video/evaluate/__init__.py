@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import os
 import time
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -25,7 +26,7 @@ from fer_video.evaluate.metrics import (
     subset_metrics,
 )
 from fer_video.evaluate.outputs import check_overwrite
-from fer_video.evaluate.plots import read_training_log
+from fer_video.evaluate.plots import read_training_logs
 from fer_video.evaluate.report import output_paths, write_evaluation
 from fer_video.evaluate.tta import TTA_MODES, predict_proba, ten_crop_views
 from fer_video.pretrained import default_cnn_path, load_classifier
@@ -47,18 +48,18 @@ def evaluate_checkpoint(
     tta: str = "none",
     out_dir: str | os.PathLike | None = None,
     device: str = "auto",
-    log: str | os.PathLike | None = None,
+    logs: Sequence[str | os.PathLike] = (),
     overwrite: bool = False,
     batch_size: int = 256,
 ) -> dict[str, Any]:
     """Score ``weights`` (default: the shipped CNN) on one FER2013 split and write the results
-    to ``out_dir`` (default ``results/<weights stem>``). ``log`` (a run's ``log.csv``) adds
-    training curves. Returns what ``metrics.json`` holds."""
+    to ``out_dir`` (default ``results/<weights stem>``). ``logs`` (the ``log.csv`` of a run, then of
+    any runs fine-tuning it) add training curves. Returns what ``metrics.json`` holds."""
     weights_path = Path(weights) if weights else default_cnn_path()
     data = require_fer2013_path(data_path)
     if tta not in TTA_MODES:
         raise ValueError(f"unknown test-time augmentation '{tta}'; expected one of {list(TTA_MODES)}")
-    training_log = read_training_log(log) if log else None
+    training_log = read_training_logs(logs) if logs else None
     out = Path(out_dir) if out_dir else Path("results") / weights_path.stem
     paths = output_paths(out, training_log is not None)
     check_overwrite(paths.values(), overwrite)

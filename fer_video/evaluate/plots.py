@@ -60,6 +60,19 @@ def read_training_log(path: str | os.PathLike) -> pd.DataFrame:
     return log
 
 
+def read_training_logs(paths: Sequence[str | os.PathLike]) -> pd.DataFrame:
+    """The logs of consecutive training stages (a run, then runs fine-tuning it) as one log: epochs are
+    numbered on across stages and a ``stage`` column (1, 2, ...) says which run each row came from."""
+    stages = []
+    offset = 0
+    for number, path in enumerate(paths, start=1):
+        log = read_training_log(path).assign(stage=number)
+        log["epoch"] = log["epoch"] + offset
+        offset = int(log["epoch"].max())
+        stages.append(log)
+    return pd.concat(stages, ignore_index=True)
+
+
 def plot_training_curves(log: pd.DataFrame, path: str | os.PathLike, title: str = "training") -> None:
     """Loss and accuracy per epoch, training vs PublicTest (and the EMA weights' PublicTest scores, when
     the run kept an EMA), from a run's epoch log."""
@@ -72,6 +85,8 @@ def plot_training_curves(log: pd.DataFrame, path: str | os.PathLike, title: str 
         ema = log.get(f"ema_val_{metric}", pd.Series(dtype=float))
         if ema.notna().any():
             axes.plot(log["epoch"], ema, marker="o", markersize=3, label="PublicTest (EMA weights)")
+        for boundary in log.loc[log.get("stage", pd.Series(1, index=log.index)).diff() > 0, "epoch"]:
+            axes.axvline(boundary - 0.5, color="grey", linestyle="--", linewidth=1)
         axes.set(xlabel="epoch", ylabel=metric, title=f"{title}: {metric}")
         axes.xaxis.set_major_locator(MaxNLocator(integer=True))
         axes.grid(alpha=0.3)

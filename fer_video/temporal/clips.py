@@ -1,7 +1,9 @@
 """Simulated clips as CNN outputs: embeddings and probabilities per frame, cached on disk.
 
 The CNN is frozen, so each simulation is run through it once; the arrays are cached under
-``cache_dir`` keyed by the simulation settings, the image pool and the CNN weights' SHA-256.
+``cache_dir``, one file per clip set, keyed by the simulation settings and code, the image pool
+and the CNN weights' SHA-256 (not by the number of clips: clip ``i`` is the same in a set of any
+size, so a cache of fewer clips is extended and one of more is cut).
 """
 
 from __future__ import annotations
@@ -19,9 +21,10 @@ from tqdm.auto import tqdm
 from fer_video.classifier import CropClassifier
 from fer_video.data import FaceArrays
 from fer_video.temporal.config import SimulationConfig, TemporalConfig
+from fer_video.temporal import simulate
 from fer_video.temporal.simulate import SimulatedClip, simulate_clips
 
-_CACHE_VERSION = "1"
+_CACHE_VERSION = "2"
 
 
 @dataclass(frozen=True)
@@ -37,6 +40,21 @@ class ClipFeatures:
 
     def __len__(self) -> int:
         return len(self.labels)
+
+    def head(self, count: int) -> "ClipFeatures":
+        """The first ``count`` clips."""
+        return ClipFeatures(
+            self.embeddings[:count], self.probs[:count], self.present[:count], self.labels[:count], self.fps
+        )
+
+    @classmethod
+    def concat(cls, parts: list["ClipFeatures"]) -> "ClipFeatures":
+        """The clips of ``parts`` one after the other (same frame count and rate)."""
+        arrays = {
+            key: np.concatenate([getattr(part, key) for part in parts])
+            for key in ("embeddings", "probs", "present", "labels")
+        }
+        return cls(**arrays, fps=parts[0].fps)
 
     def save(self, path: str | os.PathLike) -> None:
         """Write an ``.npz`` atomically."""
@@ -62,33 +80,19 @@ def embed_clips(
     batch_size: int = 512,
     description: str = "clips",
 ) -> ClipFeatures:
-    """Run the CNN over the present frames of ``count`` clips, a few clips per batch."""
+    """Run the CNN over the present frames of ``count`` clips. Each clip is its own batch (split at
+    ``batch_size`` frames), so a clip's outputs do not depend on which clips come with it."""
     embeddings, probs, present, labels = [], [], [], []
-    pending: list[SimulatedClip] = []
-
-    def flush() -> None:
-        crops = np.concatenate([clip.frames[clip.present] for clip in pending])
-        frame_probs, frame_emb = classifier.predict(crops, batch_size=batch_size)
-        offset = 0
-        for clip in pending:
-            seen = int(clip.present.sum())
-            emb = np.zeros((len(clip.labels), frame_emb.shape[1]), dtype=np.float32)
-            prob = np.zeros((len(clip.labels), frame_probs.shape[1]), dtype=np.float32)
-            emb[clip.present] = frame_emb[offset : offset + seen]
-            prob[clip.present] = frame_probs[offset : offset + seen]
-            offset += seen
-            embeddings.append(emb)
-            probs.append(prob)
-            present.append(clip.present)
-            labels.append(clip.labels)
-        pending.clear()
-
     for clip in tqdm(clips, total=count, desc=description, unit="clip"):
-        pending.append(clip)
-        if sum(int(c.present.sum()) for c in pending) >= batch_size:
-            flush()
-    if pending:
-        flush()
+        frames = len(clip.labels)
+        emb = np.zeros((frames, classifier.embedding_dim), dtype=np.float32)
+        prob = np.zeros((frames, len(classifier.classes)), dtype=np.float32)
+        if clip.present.any():
+            prob[clip.present], emb[clip.present] = classifier.predict(clip.frames[clip.present], batch_size=batch_size)
+        embeddings.append(emb)
+        probs.append(prob)
+        present.append(clip.present)
+        labels.append(clip.labels)
     return ClipFeatures(np.stack(embeddings), np.stack(probs), np.stack(present), np.stack(labels), fps)
 
 
@@ -103,26 +107,50 @@ def clip_features(
     batch_size: int = 512,
     name: str = "clips",
 ) -> ClipFeatures:
-    """CNN outputs of ``count`` clips simulated from ``faces``, from the cache when it holds them.
+    """CNN outputs of clips ``0 .. count-1`` of the set ``name`` simulated from ``faces`` (see
+    :func:`~fer_video.temporal.simulate.clip_rng`), taken from the cache as far as it holds them.
 
     ``cache_key`` must identify the image pool and the CNN (e.g. data file, split, weights SHA-256).
     """
     key = json.dumps(
-        {"version": _CACHE_VERSION, "count": count, "seed": seed, "simulation": asdict(simulation), **cache_key},
+        {
+            "version": _CACHE_VERSION,
+            "simulator": _simulator_digest(),
+            "set": name,
+            "seed": seed,
+            "simulation": asdict(simulation),
+            **cache_key,
+        },
         sort_keys=True,
     )
     digest = hashlib.sha256(key.encode()).hexdigest()[:16]
     cache_file = Path(cache_dir) / f"{name}-{digest}.npz" if cache_dir else None
-    if cache_file is not None and cache_file.is_file():
-        try:
-            return ClipFeatures.load(cache_file)
-        except (OSError, ValueError, KeyError):
-            pass  # a damaged cache is rebuilt
-    clips = simulate_clips(faces.images, faces.labels, count, simulation, seed)
-    features = embed_clips(clips, count, classifier, simulation.fps, batch_size, f"{name} clips")
+    cached = _load_cached(cache_file)
+    done = len(cached) if cached is not None else 0
+    if done >= count:
+        return cached.head(count)
+    clips = simulate_clips(faces.images, faces.labels, range(done, count), simulation, seed, name)
+    features = embed_clips(clips, count - done, classifier, simulation.fps, batch_size, f"{name} clips")
+    if cached is not None:
+        features = ClipFeatures.concat([cached, features])
     if cache_file is not None:
         features.save(cache_file)
     return features
+
+
+def _load_cached(path: Path | None) -> ClipFeatures | None:
+    """The cached clip set at ``path``; None when there is none or it is damaged (it is rebuilt)."""
+    if path is None or not path.is_file():
+        return None
+    try:
+        return ClipFeatures.load(path)
+    except (OSError, ValueError, KeyError):
+        return None
+
+
+def _simulator_digest() -> str:
+    """SHA-256 of the simulator's source, so that a cache never outlives a change to how clips are made."""
+    return hashlib.sha256(Path(simulate.__file__).read_bytes()).hexdigest()[:16]
 
 
 #: Which FER2013 split and which part of it each clip set is built from.
@@ -147,7 +175,7 @@ def simulated_sets(
     names: Iterable[str],
 ) -> dict[str, ClipFeatures]:
     """The clip sets ``names`` (some of ``fit``, ``val``, ``eval``) as CNN outputs. ``eval`` clips are
-    built only from PublicTest images; ``fit`` and ``val`` from disjoint halves of Training."""
+    built only from PublicTest images; ``fit`` and ``val`` from disjoint parts of Training."""
     from fer_video.data import load_fer2013
 
     names = list(names)
@@ -169,13 +197,21 @@ def simulated_sets(
             pools[name],
             counts[name],
             config.simulation,
-            config.seed + index,
+            config.seed,
             classifier,
-            cache_key={**identity, "set": name, "val_image_fraction": config.val_image_fraction, "cnn": cnn_sha256},
+            cache_key={**identity, "pool": _pool_key(name, config), "cnn": cnn_sha256},
             cache_dir=config.cache_dir,
             batch_size=config.cnn_batch_size,
             name=name,
         )
-        for index, name in enumerate(("fit", "val", "eval"))
+        for name in ("fit", "val", "eval")
         if name in names
     }
+
+
+def _pool_key(name: str, config: TemporalConfig) -> dict:
+    """What selects the images of the set ``name``: the split, and for Training the cut into fit / val."""
+    split = CLIP_SETS[name]
+    if split != "training":
+        return {"split": split}
+    return {"split": split, "val_image_fraction": config.val_image_fraction, "pool_seed": config.seed}

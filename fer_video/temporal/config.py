@@ -57,17 +57,19 @@ class TemporalConfig:
 
     simulation: SimulationConfig = field(default_factory=SimulationConfig)
     seed: int = 0
-    train_clips: int = 480
+    train_clips: int = 400
     val_clips: int = 96
-    eval_clips: int = 192
+    eval_clips: int = 160
     val_image_fraction: float = 0.15
-    hidden_size: int = 64
+    hidden_size: int = 32
     dropout: float = 0.2
-    epochs: int = 40
+    epochs: int = 20
     batch_size: int = 32
-    lr: float = 3e-3
+    lr: float = 1e-3
     weight_decay: float = 1e-2
-    smoothness_weight: float = 1.0
+    smoothness_weight: float = 5.0
+    smoothness_temperature: float = 0.2
+    min_spurious_reduction: float = 6.0
     ema_alphas: tuple[float, ...] = (0.5, 0.3, 0.2, 0.1, 0.05)
     cnn_batch_size: int = 512
     num_threads: int = 0
@@ -101,6 +103,10 @@ class TemporalConfig:
             raise ValueError("simulation: fps, clip_seconds and segment_seconds must be positive (min <= max)")
         if min(self.train_clips, self.val_clips, self.eval_clips, self.epochs, self.batch_size) < 1:
             raise ValueError("train_clips, val_clips, eval_clips, epochs and batch_size must be at least 1")
+        if self.smoothness_weight < 0 or self.smoothness_temperature <= 0:
+            raise ValueError("smoothness_weight must be >= 0 and smoothness_temperature > 0")
+        if self.min_spurious_reduction < 1:
+            raise ValueError("min_spurious_reduction must be at least 1")
         if not 0 < self.val_image_fraction < 1:
             raise ValueError("val_image_fraction must be between 0 and 1")
         if not self.ema_alphas or not all(0 < a <= 1 for a in self.ema_alphas):

@@ -22,7 +22,7 @@ from fer_video.temporal.report import write_report
 from fer_video.temporal.smoothing import DEFAULT_EMA_ALPHA, smooth_sequence
 
 #: EMA weights searched when matching EMA's flicker to the GRU's.
-EMA_ALPHA_GRID = tuple(float(a) for a in np.round(np.geomspace(0.02, 1.0, 30), 4))
+EMA_ALPHA_GRID = tuple(float(a) for a in np.round(np.geomspace(0.02, 1.0, 60), 4))
 #: The bar the GRU must clear against per-frame predictions (``none``).
 MIN_SPURIOUS_REDUCTION = 5.0
 
@@ -80,9 +80,14 @@ def smoother_metrics(
 
 
 def match_ema_alpha(features: ClipFeatures, target_spurious_per_min: float, alphas=EMA_ALPHA_GRID) -> float:
-    """The EMA weight whose spurious switches per minute on ``features`` are closest to the target."""
-    flicker = [smoother_metrics("ema", features, ema_alpha=a)["spurious_per_min"] for a in alphas]
-    return float(alphas[int(np.argmin(np.abs(np.asarray(flicker) - target_spurious_per_min)))])
+    """The smoothest EMA weight whose spurious switches per minute on ``features`` are still at least the
+    target (the GRU's), so that the GRU is compared at equal or lower flicker; the least smoothing
+    (largest alpha) when every EMA flickers less than the target."""
+    flicker = np.asarray([smoother_metrics("ema", features, ema_alpha=a)["spurious_per_min"] for a in alphas])
+    candidates = np.flatnonzero(flicker >= target_spurious_per_min)
+    if len(candidates) == 0:
+        return float(max(alphas))
+    return float(alphas[candidates[np.argmin(flicker[candidates])]])
 
 
 def compare_smoothers(

@@ -19,12 +19,18 @@ META_KEYS = ("embed_dim", "hidden_size", "classes", "fps", "cnn_sha256")
 
 
 class TemporalGRU(nn.Module):
-    """A GRU over per-frame CNN embeddings and log-probabilities.
+    """GRU-gated exponential smoothing of a face track's per-frame CNN outputs.
 
-    Frames where ``present`` is False (face not detected) do not update the state: the
-    hidden state and therefore the output are carried over the gap unchanged. Running the
-    model over a whole clip or one frame at a time (passing ``h`` back in) gives the same
-    outputs, so the same weights serve offline clips and live streams.
+    Each frame, a GRU reads the CNN embedding and log-probabilities. From its hidden state it
+    proposes a corrected per-frame distribution ``q = softmax(log p_cnn + correction(h))`` and a
+    gate ``g`` in (0, 1); the output is ``p = (1 - g) * p_prev + g * q``. The gate lets the model
+    hold its estimate through noisy frames and move quickly when the evidence changes; the
+    correction adapts the CNN to degraded frames. The state is ``[h, p]`` (B, H + C).
+
+    Frames where ``present`` is False (face not detected) do not update the state: it and
+    therefore the output are carried over the gap unchanged. Running the model over a whole
+    clip or one frame at a time (passing the state back in) gives the same outputs, so the same
+    weights serve offline clips and live streams.
     """
 
     def __init__(self, embed_dim: int, num_classes: int = NUM_CLASSES, hidden_size: int = 64, dropout: float = 0.2):
@@ -35,11 +41,20 @@ class TemporalGRU(nn.Module):
             nn.LayerNorm(inputs), nn.Dropout(dropout), nn.Linear(inputs, hidden_size), nn.GELU()
         )
         self.cell = nn.GRUCell(hidden_size, hidden_size)
-        self.head = nn.Sequential(nn.Dropout(dropout), nn.Linear(hidden_size, num_classes))
+        self.head_drop = nn.Dropout(dropout)
+        self.correction = nn.Linear(hidden_size, num_classes)
+        self.gate = nn.Linear(hidden_size, 1)
+        nn.init.zeros_(self.correction.weight)  # starts as an EMA of the CNN's probabilities
+        nn.init.zeros_(self.correction.bias)
+        nn.init.constant_(self.gate.bias, -1.0)
         self.meta: dict[str, Any] = {}
 
     def initial_state(self, batch_size: int, device: torch.device | None = None) -> torch.Tensor:
-        return torch.zeros(batch_size, self.hidden_size, device=device or self.head[1].weight.device)
+        """Zero hidden state and uniform probabilities, (B, H + C)."""
+        device = device or self.gate.weight.device
+        hidden = torch.zeros(batch_size, self.hidden_size, device=device)
+        uniform = torch.full((batch_size, self.num_classes), 1.0 / self.num_classes, device=device)
+        return torch.cat([hidden, uniform], dim=1)
 
     def forward(
         self,
@@ -48,18 +63,25 @@ class TemporalGRU(nn.Module):
         present: torch.Tensor,
         h0: torch.Tensor | None = None,
     ) -> tuple[torch.Tensor, torch.Tensor]:
-        """Per-frame logits (B, T, C) and the last hidden state (B, H) for embeddings (B, T, D),
-        CNN probabilities (B, T, C) and the face-present mask (B, T)."""
+        """Per-frame logits (B, T, C) (log of the smoothed probabilities) and the last state (B, H + C)
+        for embeddings (B, T, D), CNN probabilities (B, T, C) and the face-present mask (B, T)."""
         batch, steps = present.shape
-        x = self.input(torch.cat([embeddings, probs.clamp_min(1e-6).log()], dim=-1))
-        h = self.initial_state(batch, x.device) if h0 is None else h0
+        log_cnn = probs.clamp_min(1e-6).log()
+        x = self.input(torch.cat([embeddings, log_cnn], dim=-1))
+        state = self.initial_state(batch, x.device) if h0 is None else h0
+        h, p = state[:, : self.hidden_size], state[:, self.hidden_size :]
         mask = present.to(torch.bool).unsqueeze(-1)
-        states = []
+        outputs = []
         for t in range(steps):
-            h = torch.where(mask[:, t], self.cell(x[:, t], h), h)
-            states.append(h)
-        hidden = torch.stack(states, dim=1) if states else h.new_zeros(batch, 0, self.hidden_size)
-        return self.head(hidden), h
+            h_new = self.cell(x[:, t], h)
+            z = self.head_drop(h_new)
+            q = (log_cnn[:, t] + self.correction(z)).softmax(dim=-1)
+            g = torch.sigmoid(self.gate(z))
+            h = torch.where(mask[:, t], h_new, h)
+            p = torch.where(mask[:, t], (1 - g) * p + g * q, p)
+            outputs.append(p)
+        smoothed = torch.stack(outputs, dim=1) if outputs else p.new_zeros(batch, 0, self.num_classes)
+        return smoothed.clamp_min(1e-8).log(), torch.cat([h, p], dim=1)
 
     def clip_logits(
         self,

@@ -33,8 +33,8 @@ DEFINITIONS = (
     "consecutive present frames; after a true change into class k, the first switch into k inside that segment is "
     "the explained one and every other switch is *spurious*. *Changes found*: the share of true changes whose new "
     "emotion is predicted at some frame of its segment; *lag*: time from the true change to that first frame. "
-    "`ema` rows marked * use the alpha tuned on the training-image validation clips to match the GRU's spurious "
-    "switches per minute."
+    "The `ema` row marked * uses the alpha matched to the GRU on the training-image validation clips (never on "
+    "these): the smoothest EMA whose spurious switches per minute there are at least the GRU's."
 )
 
 
@@ -141,6 +141,7 @@ def model_card_section(
     params = sum(p.numel() for p in gru.parameters())
     n_clips, frames = clips.labels.shape
     train_time = meta.get("timings_s", {}).get("total_s", float("nan"))
+    clips_time = meta.get("timings_s", {}).get("clips_s", float("nan"))
     retrain = "fer-video train-temporal --config configs/temporal.yaml --overwrite"
     return f"""## Temporal GRU (`models/emotion_gru.pt`)
 
@@ -152,9 +153,11 @@ unchanged. Use it through `fer_video.temporal.make_smoother("gru", load_gru())` 
 `update()` per frame) or `smooth_sequence("gru", ...)` (a whole track; same numbers).
 Trained for **{meta["fps"]:g} fps**.
 
-- Architecture: LayerNorm -> Linear({gru.embed_dim}+{gru.num_classes} -> {gru.hidden_size}) + GELU
-  -> GRUCell({gru.hidden_size}) -> Linear({gru.hidden_size} -> {gru.num_classes}); {params:,} parameters.
-  Checkpoint: a plain dict `{{"model", "meta"}}`, loadable with `weights_only=True`.
+- Architecture: GRU-gated exponential smoothing. LayerNorm -> Linear({gru.embed_dim}+{gru.num_classes} ->
+  {gru.hidden_size}) + GELU -> GRUCell({gru.hidden_size}); from the hidden state h, a correction of the CNN's
+  log-probabilities gives q = softmax(log p_cnn + Linear(h)) and a gate g = sigmoid(Linear(h)); the
+  output is p = (1 - g) p_prev + g q. {params:,} parameters. Checkpoint: a plain dict
+  `{{"model", "meta"}}`, loadable with `weights_only=True`.
 - Tied to the CNN: trained on the embeddings of `{meta.get("cnn_file", "emotion_cnn.pt")}`
   (sha256 `{meta["cnn_sha256"][:16]}...`); `load_gru()` warns when the CNN file differs.
   After replacing the CNN, retrain with `{retrain}`, then
@@ -163,14 +166,18 @@ Trained for **{meta["fps"]:g} fps**.
   (`fer_video/temporal/simulate.py`, parameters in `configs/temporal.yaml`): {sim.clip_seconds:g} s
   clips at {sim.fps:g} fps cut into emotion segments of {sim.segment_seconds[0]:g}-{sim.segment_seconds[1]:g} s,
   each showing one still of its emotion (the next segment switches to a still of another emotion,
-  faded in over {sim.transition_seconds:g} s), under smooth random head motion (shift, rotation,
+  faded in over {sim.transition_seconds:g} s; {sim.same_emotion_switches_per_minute:g} times a minute the still changes to
+  another of the same emotion), under smooth random head motion (shift, rotation,
   scale), lighting drift, blur, sensor noise, brief occlusions ({sim.occlusion_per_minute:g}/min) and
   dropped detections ({sim.dropout_per_minute:g}/min).
 - Training: {trained.train_clips} training and {trained.val_clips} validation clips from disjoint parts
-  of the Training split. Loss: per-frame cross-entropy plus {trained.smoothness_weight:g} x the squared
-  change of the predicted probabilities between frames of the same true emotion; AdamW,
-  {trained.epochs} epochs; the epoch with the best validation frame accuracy is kept.
-  {train_time:.0f} s in all, CNN forward passes included ({meta.get("hardware", "")}).
+  of the Training split. Loss: per-frame cross-entropy plus {trained.smoothness_weight:g} x a soft count of
+  label switches between frames of the same true emotion (total-variation distance of the outputs
+  sharpened at temperature {trained.smoothness_temperature:g}); AdamW,
+  {trained.epochs} epochs; kept: the epoch with the best validation frame accuracy among those with at least
+  {trained.min_spurious_reduction:g}x fewer spurious switches than `none` on the validation clips.
+  {train_time:.0f} s in all, of which {clips_time:.0f} s simulating clips and running the CNN over them
+  (clip sets already in the cache are reused) ({meta.get("hardware", "")}).
 - Evaluation: {n_clips} held-out clips ({n_clips * frames / sim.fps / 60:.1f} minutes) built only
   from PublicTest images:
 

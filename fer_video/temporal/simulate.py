@@ -28,7 +28,8 @@ a clip is simulated from stills. A clip has ``clip_seconds * fps`` frames:
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import zlib
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 
 import numpy as np
@@ -50,15 +51,27 @@ class SimulatedClip:
     segment_starts: np.ndarray
 
 
+def clip_rng(seed: int, clip_set: str, index: int) -> np.random.Generator:
+    """The random stream of clip ``index`` of the clip set named ``clip_set``: it depends on these three
+    values only, never on how many clips a set has, which other sets exist or the order they are built in."""
+    return np.random.default_rng([seed, zlib.crc32(clip_set.encode()), index])
+
+
 def simulate_clips(
-    images: np.ndarray, labels: np.ndarray, count: int, config: SimulationConfig, seed: int
+    images: np.ndarray,
+    labels: np.ndarray,
+    indices: Iterable[int],
+    config: SimulationConfig,
+    seed: int,
+    clip_set: str = "clips",
 ) -> Iterator[SimulatedClip]:
-    """``count`` clips built from the stills ``images`` (N, H, W) uint8 with emotion ``labels`` (N,);
-    clip ``i`` depends only on (``seed``, ``i``), so any clip can be regenerated on its own."""
+    """Clips number ``indices`` of the set ``clip_set``, built from the stills ``images`` (N, H, W) uint8
+    with emotion ``labels`` (N,). Each clip comes from its own stream, :func:`clip_rng`, so any clip can
+    be regenerated on its own and is the same whatever the sizes of the sets."""
     if len(images) == 0 or len(images) != len(labels):
         raise ValueError(f"need one label per image and at least one image, got {len(images)} / {len(labels)}")
-    for index in range(count):
-        yield simulate_clip(images, labels, config, np.random.default_rng([seed, index]))
+    for index in indices:
+        yield simulate_clip(images, labels, config, clip_rng(seed, clip_set, index))
 
 
 def simulate_clip(

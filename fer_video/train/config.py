@@ -17,6 +17,7 @@ class TrainConfig:
     name: str = "run"
     model: str = "vgg_fer_small"
     model_kwargs: dict[str, Any] = field(default_factory=dict)
+    init_from: str = ""  # checkpoint whose weights start this run (fine-tuning); "" = random init
     epochs: int = 30
     batch_size: int = 128
     optimizer: str = "sgd"  # sgd (nesterov) | adamw

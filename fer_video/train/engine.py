@@ -13,6 +13,13 @@ from torch import nn
 from tqdm.auto import tqdm
 
 from fer_video.classifier import predict_logits_and_features
+from fer_video.train.distributed import (
+    SINGLE_PROCESS,
+    DistributedContext,
+    per_rank_randomness,
+    reduce_sums,
+    unwrap_model,
+)
 from fer_video.transforms import PreprocessConfig, TrainAugment, crops_to_tensor
 
 
@@ -49,35 +56,47 @@ def train_one_epoch(
     channels_last: bool = False,
     amp: bool = False,
     description: str = "train",
+    context: DistributedContext = SINGLE_PROCESS,
+    step_callback: Callable[[int, float], None] | None = None,
 ) -> dict[str, float]:
-    """One pass over ``images`` (uint8, N x H x W) in shuffled batches; returns mean loss and accuracy."""
+    """One pass over ``images`` (uint8, N x H x W) in shuffled batches; returns mean loss and accuracy.
+
+    ``batch_size`` is the global batch: with several processes (``context``) all draw the same
+    permutation and each trains on its slice of every batch; loss and accuracy are summed over all.
+    ``step_callback(step, loss)`` gets the optimizer step count and that step's mean loss over the global batch.
+    """
     model.train()
     order = torch.randperm(len(labels))
-    total_loss, correct, seen = 0.0, 0, 0
+    total_loss, correct, seen = 0.0, 0.0, 0.0
     steps = len(order) // batch_size  # drop the ragged last batch (BatchNorm needs > 1 sample)
-    bar = tqdm(range(steps), desc=description, leave=False, unit="batch")
-    for step in bar:
-        index = order[step * batch_size : (step + 1) * batch_size]
-        batch = augment(crops_to_tensor(images[index]).to(device, non_blocking=True))
-        target = labels[index].to(device, non_blocking=True)
-        mixed_target = target
-        if mix is not None:
-            batch, mixed_target = mix(batch, target)
-        if channels_last:
-            batch = batch.contiguous(memory_format=torch.channels_last)
-        with torch.autocast(device.type, dtype=torch.bfloat16, enabled=amp):
-            logits = model(batch)
-            loss = criterion(logits.float(), mixed_target)
-        optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        optimizer.step()
-        scheduler.step()
-        if ema is not None:
-            ema.update(model, step=scheduler.last_epoch)
-        total_loss += loss.item() * len(index)
-        correct += (logits.argmax(1) == target).sum().item()
-        seen += len(index)
-        bar.set_postfix(loss=f"{total_loss / seen:.3f}", acc=f"{correct / seen:.3f}")
+    share = context.shard(batch_size)
+    bar = tqdm(range(steps), desc=description, leave=False, unit="batch", disable=not context.is_main)
+    with per_rank_randomness(context, device):
+        for step in bar:
+            index = order[step * batch_size : (step + 1) * batch_size][share]
+            batch = augment(crops_to_tensor(images[index]).to(device, non_blocking=True))
+            target = labels[index].to(device, non_blocking=True)
+            mixed_target = target
+            if mix is not None:
+                batch, mixed_target = mix(batch, target)
+            if channels_last:
+                batch = batch.contiguous(memory_format=torch.channels_last)
+            with torch.autocast(device.type, dtype=torch.bfloat16, enabled=amp):
+                logits = model(batch)
+                loss = criterion(logits.float(), mixed_target)
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            optimizer.step()
+            scheduler.step()
+            if ema is not None:
+                ema.update(unwrap_model(model), step=scheduler.last_epoch)
+            step_loss, step_correct, step_seen = reduce_sums(
+                [loss.item() * len(index), (logits.argmax(1) == target).sum().item(), len(index)], context, device
+            )
+            total_loss, correct, seen = total_loss + step_loss, correct + step_correct, seen + step_seen
+            if step_callback is not None:
+                step_callback(scheduler.last_epoch, step_loss / step_seen)
+            bar.set_postfix(loss=f"{total_loss / seen:.3f}", acc=f"{correct / seen:.3f}")
     return {"loss": total_loss / max(seen, 1), "acc": correct / max(seen, 1)}
 
 
@@ -89,12 +108,20 @@ def evaluate(
     device: torch.device,
     batch_size: int = 512,
     flip_tta: bool = False,
+    context: DistributedContext = SINGLE_PROCESS,
 ) -> dict[str, float]:
-    """Cross-entropy and accuracy on a labelled split."""
+    """Cross-entropy and accuracy on a labelled split (each process scores its share; sums are reduced)."""
     model.eval()
-    logits, _ = predict_logits_and_features(model, images, preprocess, device, batch_size, flip_tta)
-    target = torch.as_tensor(labels)
-    return {
-        "loss": F.cross_entropy(logits, target).item(),
-        "acc": (logits.argmax(1) == target).float().mean().item(),
-    }
+    share = context.shard(len(labels))
+    logits, _ = predict_logits_and_features(model, images[share], preprocess, device, batch_size, flip_tta)
+    target = torch.as_tensor(labels[share])
+    loss_sum, correct, count = reduce_sums(
+        [
+            F.cross_entropy(logits, target, reduction="sum").item(),
+            (logits.argmax(1) == target).sum().item(),
+            len(target),
+        ],
+        context,
+        device,
+    )
+    return {"loss": loss_sum / max(count, 1), "acc": correct / max(count, 1)}

@@ -6,6 +6,7 @@ import csv
 import hashlib
 import os
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -19,9 +20,16 @@ from torch import nn
 from fer_video.checkpoint import hardware_description, load_checkpoint, save_atomic
 from fer_video.constants import CLASSES
 from fer_video.data import FaceArrays, load_fer2013
-from fer_video.device import resolve_device
 from fer_video.models import create_model
 from fer_video.train.config import TrainConfig
+from fer_video.train.distributed import (
+    DistributedContext,
+    barrier,
+    broadcast_buffers,
+    distributed_session,
+    main_process_first,
+    wrap_model,
+)
 from fer_video.train.engine import evaluate, set_seed, train_one_epoch, warmup_cosine
 from fer_video.transforms import TrainAugment, build_mix
 
@@ -70,27 +78,49 @@ def fit(
     out_dir: str | os.PathLike,
     resume: bool = False,
     device: str = "auto",
-    epoch_callback=None,
+    epoch_callback: Callable[[int, float], None] | None = None,
+    step_callback: Callable[[int, float], None] | None = None,
 ) -> dict[str, Any]:
     """Train ``config`` on FER2013 Training, select on PublicTest; writes ``best.pt``, ``last.pt``,
     ``log.csv`` and ``config.yaml`` under ``out_dir``. Returns the best epoch's metrics.
 
-    ``epoch_callback(epoch, val_acc)`` is called after each epoch (used for tuning/pruning).
+    ``epoch_callback(epoch, val_acc)`` is called after each epoch (used for tuning/pruning),
+    ``step_callback(step, loss)`` after each optimizer step with the global batch's mean loss.
+    Under ``torchrun`` every process calls this alike (see :mod:`fer_video.train.distributed`):
+    ``config.batch_size`` is the global batch, metrics are reduced over the processes and only
+    rank 0 writes files and prints.
     """
-    out = Path(out_dir)
+    with distributed_session(device) as (context, run_device):
+        return _fit(config, data_path, Path(out_dir), resume, context, run_device, epoch_callback, step_callback)
+
+
+def _fit(
+    config: TrainConfig,
+    data_path: str | os.PathLike,
+    out: Path,
+    resume: bool,
+    context: DistributedContext,
+    run_device: torch.device,
+    epoch_callback: Callable[[int, float], None] | None,
+    step_callback: Callable[[int, float], None] | None,
+) -> dict[str, Any]:
     last_path, best_path, log_path = out / "last.pt", out / "best.pt", out / "log.csv"
     if not resume and last_path.exists():
         raise FileExistsError(f"{out} already holds a run; pass --resume to continue it or choose another --out")
-    run_device = resolve_device(device)
+    context.local_batch_size(config.batch_size)  # fail early if the processes cannot share the batch
     if config.num_threads:
         torch.set_num_threads(config.num_threads)
     set_seed(config.seed)
 
-    data = load_fer2013(data_path, splits=["training", "publictest"])
+    with main_process_first(context):  # rank 0 fills the decoded-data cache, the others read it
+        data = load_fer2013(data_path, splits=["training", "publictest"])
     train, val = _training_split(data, config), data["publictest"]
     images, labels = torch.from_numpy(train.images), torch.from_numpy(train.labels)
 
-    model = create_model(config.model, num_classes=len(CLASSES), **config.model_kwargs).to(run_device)
+    model = create_model(config.model, num_classes=len(CLASSES), **config.model_kwargs)
+    if config.init_from and not resume:
+        _load_initial_weights(model, config)
+    model = model.to(run_device)
     if config.channels_last:
         model = model.to(memory_format=torch.channels_last)
     ema = ModelEmaV3(model, decay=config.ema_decay, use_warmup=True) if config.ema_decay > 0 else None
@@ -122,8 +152,10 @@ def fit(
         torch.set_rng_state(state["rng"].cpu())  # map_location may have moved it to the GPU
         start_epoch, elapsed = state["epoch"] + 1, state["elapsed_s"]
         best_acc, best_epoch, best_metrics = state["best_acc"], state["best_epoch"], state["best_metrics"]
-    out.mkdir(parents=True, exist_ok=True)
-    (out / "config.yaml").write_text(yaml.safe_dump(config.to_dict(), sort_keys=False))
+    if context.is_main:
+        out.mkdir(parents=True, exist_ok=True)
+        (out / "config.yaml").write_text(yaml.safe_dump(config.to_dict(), sort_keys=False))
+    parallel_model = wrap_model(model, context, run_device)  # the same module, DDP-wrapped under torchrun
 
     meta = {
         "model": config.model,
@@ -133,20 +165,28 @@ def fit(
         "config": config.to_dict(),
         "data": data_fingerprint(data_path),
         "hardware": hardware_description(),
+        "world_size": context.world_size,
     }
     patience_left = config.early_stopping_patience
     for epoch in range(start_epoch, config.epochs):
         started = time.perf_counter()
         train_stats = train_one_epoch(
-            model, images, labels, augment, mix, criterion, optimizer, scheduler, run_device,
+            parallel_model, images, labels, augment, mix, criterion, optimizer, scheduler, run_device,
             config.batch_size, ema, config.channels_last, amp, description=f"epoch {epoch + 1}/{config.epochs}",
+            context=context, step_callback=step_callback,
         )
-        val_stats = evaluate(model, val.images, val.labels, config.preprocess, run_device, flip_tta=config.eval_flip_tta)
-        ema_stats = (
-            evaluate(ema.module, val.images, val.labels, config.preprocess, run_device, flip_tta=config.eval_flip_tta)
-            if ema is not None
-            else {"loss": float("nan"), "acc": float("nan")}
+        broadcast_buffers(model, context)  # every rank scores (and rank 0 saves) rank 0's BatchNorm statistics
+        val_stats = evaluate(
+            model, val.images, val.labels, config.preprocess, run_device, flip_tta=config.eval_flip_tta,
+            context=context,
         )
+        ema_stats = {"loss": float("nan"), "acc": float("nan")}
+        if ema is not None:
+            broadcast_buffers(ema.module, context)
+            ema_stats = evaluate(
+                ema.module, val.images, val.labels, config.preprocess, run_device, flip_tta=config.eval_flip_tta,
+                context=context,
+            )
         use_ema = ema is not None and ema_stats["acc"] >= val_stats["acc"]
         scored, scored_stats = (ema.module, ema_stats) if use_ema else (model, val_stats)
         epoch_time = time.perf_counter() - started
@@ -163,14 +203,8 @@ def fit(
             "epoch_time_s": epoch_time,
             "images_per_s": steps_per_epoch * config.batch_size / epoch_time,
         }
-        _append_log(log_path, row)
-        print(
-            f"epoch {epoch + 1}/{config.epochs}: train loss {row['train_loss']:.4f} acc {row['train_acc']:.4f} | "
-            f"PublicTest loss {row['val_loss']:.4f} acc {row['val_acc']:.4f} (EMA acc {row['ema_val_acc']:.4f}) | "
-            f"{epoch_time:.0f}s",
-            flush=True,
-        )
-        if scored_stats["acc"] > best_acc:
+        improved = scored_stats["acc"] > best_acc
+        if improved:
             best_acc, best_epoch, patience_left = scored_stats["acc"], epoch + 1, config.early_stopping_patience
             best_metrics = {
                 "publictest_acc": scored_stats["acc"],
@@ -178,34 +212,55 @@ def fit(
                 "epoch": epoch + 1,
                 "weights": "ema" if use_ema else "raw",
             }
-            save_atomic(
-                {"model": scored.state_dict(), "meta": {**meta, "metrics": best_metrics, "train_time_s": elapsed}},
-                best_path,
-            )
         else:
             patience_left -= 1
-        save_atomic(
-            {
-                "model": model.state_dict(),
-                "ema": ema.module.state_dict() if ema is not None else {},
-                "optimizer": optimizer.state_dict(),
-                "scheduler": scheduler.state_dict(),
-                "rng": torch.get_rng_state(),
-                "epoch": epoch,
-                "elapsed_s": elapsed,
-                "best_acc": best_acc,
-                "best_epoch": best_epoch,
-                "best_metrics": best_metrics,
-                "meta": meta,
-            },
-            last_path,
-        )
+        if context.is_main:
+            _append_log(log_path, row)
+            print(
+                f"epoch {epoch + 1}/{config.epochs}: train loss {row['train_loss']:.4f} acc {row['train_acc']:.4f} | "
+                f"PublicTest loss {row['val_loss']:.4f} acc {row['val_acc']:.4f} (EMA acc {row['ema_val_acc']:.4f}) | "
+                f"{epoch_time:.0f}s",
+                flush=True,
+            )
+            if improved:
+                save_atomic(
+                    {"model": scored.state_dict(), "meta": {**meta, "metrics": best_metrics, "train_time_s": elapsed}},
+                    best_path,
+                )
+            save_atomic(
+                {
+                    "model": model.state_dict(),
+                    "ema": ema.module.state_dict() if ema is not None else {},
+                    "optimizer": optimizer.state_dict(),
+                    "scheduler": scheduler.state_dict(),
+                    "rng": torch.get_rng_state(),  # the shared stream: equal on all ranks
+                    "epoch": epoch,
+                    "elapsed_s": elapsed,
+                    "best_acc": best_acc,
+                    "best_epoch": best_epoch,
+                    "best_metrics": best_metrics,
+                    "meta": meta,
+                },
+                last_path,
+            )
+        barrier(context)  # the checkpoints exist before any rank goes on
         if epoch_callback is not None:
             epoch_callback(epoch + 1, scored_stats["acc"])
         if config.early_stopping_patience and patience_left <= 0:
-            print(f"early stop: no PublicTest improvement for {config.early_stopping_patience} epochs", flush=True)
+            if context.is_main:
+                print(f"early stop: no PublicTest improvement for {config.early_stopping_patience} epochs", flush=True)
             break
     return {**best_metrics, "train_time_s": elapsed, "best_checkpoint": str(best_path)}
+
+
+def _load_initial_weights(model: nn.Module, config: TrainConfig) -> None:
+    """Start from another run's weights (its EMA weights when it kept them)."""
+    state = load_checkpoint(config.init_from)
+    if state["meta"].get("model") != config.model:
+        raise ValueError(
+            f"init_from {config.init_from} holds a '{state['meta'].get('model')}' model, not '{config.model}'"
+        )
+    model.load_state_dict(state["ema"] if state.get("ema") else state["model"])
 
 
 def _append_log(path: Path, row: dict[str, Any]) -> None:

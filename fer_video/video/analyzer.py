@@ -2,12 +2,17 @@
 
 :class:`FaceTrackAnalyzer` keeps its state (tracks, one smoother per track) between calls, so a
 video is fed chunk by chunk (or a webcam frame by frame) and each face keeps its id and its
-temporal context. Detection runs on every ``detect_every``-th analysed frame; in between, faces
-are classified where the tracker expects them (boxes moved on by their velocity).
+temporal context. The full detection runs on every ``detect_every``-th analysed frame (batched
+over the chunk). In between, a detector that can re-check known faces (MTCNN's ``refine``: its
+last stage alone, on the boxes the tracker expects) confirms each face with a fresh box, score
+and landmarks; if a face is not where it was expected, that frame gets a full detection after
+all. A detector without ``refine`` (Haar) leaves the tracker's estimates (boxes moved on by
+their velocity) in between.
 """
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -34,8 +39,8 @@ class FaceTrackAnalyzer:
     """Stateful per-face emotion analysis of consecutive frames (see the module docstring).
 
     ``smoothing`` is a :data:`fer_video.temporal.SMOOTHING_KINDS` name (``gru`` needs ``gru``);
-    ``max_misses`` detection steps without a face end its track; ``min_hits`` detections in a row
-    confirm a new face. Stage times go to ``timer``.
+    a face unseen for more than ``max_gap_frames`` analysed frames ends its track; ``min_hits``
+    sightings in a row confirm a new face. Stage times go to ``timer``.
     """
 
     def __init__(
@@ -44,7 +49,7 @@ class FaceTrackAnalyzer:
         smoothing: str = "gru",
         gru: TemporalGRU | None = None,
         detect_every: int = 1,
-        max_misses: int = 10,
+        max_gap_frames: int = 10,
         min_hits: int = 2,
         timer: StageTimer | None = None,
     ) -> None:
@@ -56,6 +61,10 @@ class FaceTrackAnalyzer:
         self.smoothing = smoothing
         self.gru = gru
         self.detect_every = detect_every
+        self._refine = getattr(recognizer.detector, "refine", None)
+        # The tracker counts misses per update: every analysed frame, unless only detections update it.
+        frames_per_update = detect_every if self._refine is None else 1
+        max_misses = max(1, math.ceil(max_gap_frames / frames_per_update))
         self.tracker = IouTracker(max_misses=max_misses, min_hits=min_hits)
         self.timer = timer or StageTimer()
         self._smoothers: dict[int, TrackSmoother] = {}
@@ -73,10 +82,11 @@ class FaceTrackAnalyzer:
         self._frames_seen += len(frames)
         with self.timer.stage("detect"):
             found = iter(self.recognizer.detector.detect([f for f, d in zip(frames, detect) if d]))
-        with self.timer.stage("track"):
-            tracked = [self._track(next(found) if d else None) for d in detect]
+        tracked = [self._track(frame, next(found) if d else None) for frame, d in zip(frames, detect)]
+        with self.timer.stage("align"):
+            crops = self._align(frames, tracked)
         with self.timer.stage("classify"):
-            probs, embeddings = self._classify(frames, tracked)
+            probs, embeddings = self._classify(crops)
         with self.timer.stage("smooth"):
             states, start = [], 0
             for frame, faces in zip(frames, tracked):
@@ -85,27 +95,44 @@ class FaceTrackAnalyzer:
                 start = end
         return states
 
-    def _track(self, detections: FaceDetections | None) -> _FrameFaces:
-        """Confirmed faces of one frame: detected ones (with ids) or, without detection, the
-        tracker's estimates (no score, no landmarks)."""
-        if detections is None:
-            shown = self.tracker.step()
-            ids = [track_id for track_id, _ in shown]
-            boxes = np.array([box for _, box in shown], np.float32).reshape(-1, 4)
-            nan = np.full((len(ids), 5, 2), np.nan, np.float32)
-            faces = FaceDetections(boxes, np.full(len(ids), np.nan, np.float32), nan)
-        else:
-            track_ids = self.tracker.update(detections.boxes)
-            keep = track_ids != TENTATIVE
-            ids = [int(i) for i in track_ids[keep]]
-            faces = FaceDetections(detections.boxes[keep], detections.scores[keep], detections.landmarks[keep])
-        return _FrameFaces(ids, faces, self.tracker.active_ids)
+    def _track(self, frame: np.ndarray, detections: FaceDetections | None) -> _FrameFaces:
+        """Confirmed faces of one frame: detected or re-checked ones (with ids) or, when the
+        detector cannot re-check, the tracker's estimates (no score, no landmarks)."""
+        if detections is None and self._refine is not None:
+            detections = self._recheck(frame)
+        with self.timer.stage("track"):
+            if detections is None:
+                shown = self.tracker.step()
+                ids = [track_id for track_id, _ in shown]
+                boxes = np.array([box for _, box in shown], np.float32).reshape(-1, 4)
+                nan = np.full((len(ids), 5, 2), np.nan, np.float32)
+                faces = FaceDetections(boxes, np.full(len(ids), np.nan, np.float32), nan)
+            else:
+                track_ids = self.tracker.update(detections.boxes)
+                keep = track_ids != TENTATIVE
+                ids = [int(i) for i in track_ids[keep]]
+                faces = detections.select(keep)
+            return _FrameFaces(ids, faces, self.tracker.active_ids)
 
-    def _classify(self, frames: Sequence[np.ndarray], tracked: list[_FrameFaces]) -> tuple[np.ndarray, np.ndarray]:
-        """CNN probabilities and embeddings of every tracked face of every frame, in one batch."""
+    def _recheck(self, frame: np.ndarray) -> FaceDetections:
+        """The faces seen at the last update, re-checked where the tracker expects them; a full
+        detection of the frame if any of them is not found there."""
+        expected = self.tracker.expected_boxes()
+        with self.timer.stage("refine"):
+            found = self._refine(frame, expected)
+        if len(found) < len(expected):
+            with self.timer.stage("detect"):
+                found = self.recognizer.detector.detect([frame])[0]
+        return found
+
+    def _align(self, frames: Sequence[np.ndarray], tracked: list[_FrameFaces]) -> np.ndarray:
+        """Aligned crops of every tracked face of every frame, in order."""
         size, margin = self.recognizer.input_size, self.recognizer.margin
         crops = [align_faces(frame, faces.faces, size, margin) for frame, faces in zip(frames, tracked)]
-        crops = np.concatenate(crops) if crops else np.zeros((0, size, size), np.uint8)
+        return np.concatenate(crops) if crops else np.zeros((0, size, size), np.uint8)
+
+    def _classify(self, crops: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """CNN probabilities and embeddings of all crops, in one batch."""
         if not len(crops):
             return np.zeros((0, len(self.classes)), np.float32), np.zeros((0, 0), np.float32)
         return self.recognizer.classifier.predict(crops)

@@ -2,13 +2,17 @@
 
 Models are loaded once for the whole batch (and not at all when every video is already done).
 A folder whose ``summary.json`` says ``complete`` is skipped unless ``overwrite``; a broken
-video is recorded with its message and the batch goes on.
+video is recorded with its message and the batch goes on. What a killed run left behind (staging
+folders, a folder of our files without the finished marker) is cleared when the video is redone.
+The planning (:func:`plan_batch`) and the per-video step (:func:`annotate_into`) are shared with
+the Ray engine (:mod:`fer_video.video.ray_engine`).
 """
 
 from __future__ import annotations
 
 import glob
 import os
+import shutil
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -74,6 +78,46 @@ def output_dirs(videos: Sequence[Path], out_root: Path) -> list[Path]:
     return names
 
 
+def plan_batch(
+    inputs: Sequence[str | os.PathLike], out_root: str | os.PathLike, options: VideoOptions
+) -> tuple[list[tuple[Path, Path]], BatchReport]:
+    """The videos still to annotate, each with its output folder, and a report that already holds
+    the inputs that name no video (failures) and the finished videos (skipped unless ``overwrite``)."""
+    videos, problems = find_videos(inputs)
+    report = BatchReport(failures=dict(problems))
+    jobs = []
+    for video, out_dir in zip(videos, output_dirs(videos, Path(out_root))):
+        if is_complete(out_dir) and not options.overwrite:
+            report.skipped.append(video)
+        else:
+            jobs.append((video, out_dir))
+    return jobs, report
+
+
+def annotate_into(
+    video: Path,
+    out_dir: Path,
+    options: VideoOptions,
+    recognizer: EmotionRecognizer,
+    gru: TemporalGRU | None,
+    progress: Callable[[float], None] | None = None,
+) -> VideoReport:
+    """:func:`annotate_video` for one video of a batch: first clears what a killed run left in
+    ``out_dir`` (its staging folders, and our files without the finished marker)."""
+    for staging in out_dir.parent.glob(f".{glob.escape(out_dir.name)}.partial-*"):  # see StagedOutput
+        shutil.rmtree(staging, ignore_errors=True)
+    interrupted = out_dir.is_dir() and holds_only_outputs(out_dir)
+    run_options = replace(options, overwrite=options.overwrite or interrupted)
+    return annotate_video(video, out_dir, run_options, recognizer, gru, progress)
+
+
+def failure_message(error: Exception) -> str:
+    """The one line a batch reports for a video that failed with ``error``."""
+    if isinstance(error, (VideoError, ValueError, OSError)):
+        return str(error)
+    return f"unexpected error: {type(error).__name__}: {error}"
+
+
 def annotate_batch(
     inputs: Sequence[str | os.PathLike],
     out_root: str | os.PathLike,
@@ -84,41 +128,36 @@ def annotate_batch(
     progress: Callable[[float], None] | None = None,
 ) -> BatchReport:
     """Annotate every video named by ``inputs`` into ``out_root/<stem>/`` (see the module
-    docstring). ``show_progress`` draws tqdm bars (overall and per video) on stderr;
-    ``progress`` receives the overall fraction done."""
+    docstring), one after another in this process. ``show_progress`` draws tqdm bars (overall
+    and per video) on stderr; ``progress`` receives the overall fraction done."""
     options = options or VideoOptions()
     options.validate()
-    videos, problems = find_videos(inputs)
-    report = BatchReport(failures=dict(problems))
-    out_root = Path(out_root)
-    overall = tqdm(total=len(videos), unit="video", desc="videos", disable=not show_progress, position=0)
-    for number, (video, out_dir) in enumerate(zip(videos, output_dirs(videos, out_root))):
+    jobs, report = plan_batch(inputs, out_root, options)
+    total = len(jobs) + len(report.skipped)
+    overall = tqdm(total=total, initial=len(report.skipped), unit="video", desc="videos",
+                   disable=not show_progress, position=0)  # fmt: skip
+    for number, (video, out_dir) in enumerate(jobs, start=len(report.skipped)):
         overall.set_postfix_str(video.name)
-        if is_complete(out_dir) and not options.overwrite:
-            report.skipped.append(video)
-        else:
-            if recognizer is None:
-                recognizer, gru = load_models(options)
-            interrupted = out_dir.is_dir() and holds_only_outputs(out_dir)
-            run_options = replace(options, overwrite=options.overwrite or interrupted)
-            bar = tqdm(total=100, desc=video.name[:30], leave=False, disable=not show_progress, position=1,
-                       bar_format="{desc}: {percentage:3.0f}%|{bar}| {elapsed}<{remaining}")  # fmt: skip
+        if recognizer is None:
+            recognizer, gru = load_models(options)
+        bar = tqdm(total=100, desc=video.name[:30], leave=False, disable=not show_progress, position=1,
+                   bar_format="{desc}: {percentage:3.0f}%|{bar}| {elapsed}<{remaining}")  # fmt: skip
 
-            def on_progress(fraction: float, bar: tqdm = bar, number: int = number) -> None:
-                bar.update(round(100 * fraction) - bar.n)
-                if progress is not None:
-                    progress((number + fraction) / len(videos))
+        def on_progress(fraction: float, bar: tqdm = bar, number: int = number) -> None:
+            bar.update(round(100 * fraction) - bar.n)
+            if progress is not None:
+                progress((number + fraction) / total)
 
-            try:
-                report.successes[video] = annotate_video(video, out_dir, run_options, recognizer, gru, on_progress)
-            except (VideoError, ValueError, OSError) as error:
-                report.failures[video] = str(error)
-            except Exception as error:  # an unexpected failure on one file must not stop the batch
-                report.failures[video] = f"unexpected error: {type(error).__name__}: {error}"
-            finally:
-                bar.close()
+        try:
+            report.successes[video] = annotate_into(video, out_dir, options, recognizer, gru, on_progress)
+        except Exception as error:  # one failed file must not stop the batch
+            report.failures[video] = failure_message(error)
+        finally:
+            bar.close()
         overall.update(1)
         if progress is not None:
-            progress((number + 1) / len(videos))
+            progress((number + 1) / total)
     overall.close()
+    if progress is not None and not jobs:
+        progress(1.0)
     return report

@@ -1,8 +1,9 @@
 """``annotate_video``: one video in, one folder of results out.
 
-The analysis streams the video in chunks of analysed frames (decord batches at ``fps``) through
+The analysis streams the video in chunks of analysed frames (decord batches at ``fps``, the
+next chunk decoding in a second thread while one is analysed) through
 :class:`~fer_video.video.analyzer.FaceTrackAnalyzer`, appending each frame's tracked faces to
-``timeline.csv`` and the per-track summary as it goes; meanwhile a second thread re-reads every
+``timeline.csv`` and the per-track summary as it goes; meanwhile another thread re-reads every
 frame and encodes ``annotated.mp4``. Memory stays constant whatever the video's length.
 """
 
@@ -12,12 +13,14 @@ import math
 import os
 import time
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import numpy as np
 import torch
 
+from fer_video.backends import BACKENDS
 from fer_video.faces import DETECTORS
 from fer_video.recognizer import EmotionRecognizer
 from fer_video.temporal import SMOOTHING_KINDS, TemporalGRU
@@ -44,6 +47,11 @@ CHUNK_FRAMES = 32
 #: ... and at most this many bytes of decoded frames (4K video gets smaller chunks).
 CHUNK_BYTES = 256 * 2**20
 
+#: Full face detection on every 3rd analysed frame by default: new faces are found within
+#: 0.3 s at 10 analysed frames per second; the faces already tracked are re-checked on every
+#: frame (results/bench_video.md measures the speed and the agreement with detecting every frame).
+DEFAULT_DETECT_EVERY = 3
+
 Progress = Callable[[float], None]
 
 
@@ -51,15 +59,19 @@ Progress = Callable[[float], None]
 class VideoOptions:
     """How a video is analysed. ``fps``: analysed frames per second (0: every frame);
     ``smoothing``: ``gru``, ``ema`` or ``none``; ``write_video``: also write ``annotated.mp4``;
-    ``detect_every``: run the detector on every k-th analysed frame and track in between;
-    ``max_duration_s``: analyse only the start of long videos."""
+    ``detect_every``: run the full face detection on every k-th analysed frame; in between,
+    MTCNN re-checks the tracked faces where they are expected (a full detection where one is
+    missing), Haar leaves the tracker's estimates (see :mod:`fer_video.video.analyzer`);
+    ``max_duration_s``: analyse only the start of long videos; ``backend`` runs the emotion CNN
+    (``auto``, ``torch``, ``onnx`` or ``onnx-int8``, see :mod:`fer_video.backends`)."""
 
     fps: float = 10.0
     smoothing: str = "gru"
     write_video: bool = True
-    detect_every: int = 1
+    detect_every: int = DEFAULT_DETECT_EVERY
     detector: str = "mtcnn"
     device: str = "auto"
+    backend: str = "auto"
     overwrite: bool = False
     max_duration_s: float | None = None
 
@@ -72,6 +84,8 @@ class VideoOptions:
             raise ValueError(f"detect_every must be at least 1, got {self.detect_every}")
         if self.detector not in DETECTORS:
             raise ValueError(f"unknown face detector {self.detector!r}; choose one of: {', '.join(DETECTORS)}")
+        if self.backend not in BACKENDS:
+            raise ValueError(f"unknown backend {self.backend!r}; choose one of: {', '.join(BACKENDS)}")
         if self.max_duration_s is not None and not self.max_duration_s > 0:
             raise ValueError(f"max_duration_s must be positive, got {self.max_duration_s}")
 
@@ -102,7 +116,7 @@ class VideoReport:
 
 def load_models(options: VideoOptions) -> tuple[EmotionRecognizer, TemporalGRU | None]:
     """The recognizer (shipped CNN + chosen detector) and, for ``gru`` smoothing, the shipped GRU."""
-    recognizer = EmotionRecognizer(detector=options.detector, device=options.device)
+    recognizer = EmotionRecognizer(detector=options.detector, device=options.device, backend=options.backend)
     return recognizer, load_shipped_gru(recognizer.device) if options.smoothing == "gru" else None
 
 
@@ -196,11 +210,11 @@ def _make_analyzer(
     gru: TemporalGRU | None,
     timer: StageTimer,
 ) -> FaceTrackAnalyzer:
-    """An analyzer whose tracks survive :data:`MAX_GAP_S` seconds without detection."""
+    """An analyzer whose tracks survive :data:`MAX_GAP_S` seconds without being seen."""
     own_rate = source.info.fps or 30.0
     rate = min(options.fps, own_rate) if options.fps > 0 else own_rate
-    max_misses = max(1, math.ceil(MAX_GAP_S * rate / options.detect_every))
-    return FaceTrackAnalyzer(recognizer, options.smoothing, gru, options.detect_every, max_misses, timer=timer)
+    max_gap_frames = max(1, math.ceil(MAX_GAP_S * rate))
+    return FaceTrackAnalyzer(recognizer, options.smoothing, gru, options.detect_every, max_gap_frames, timer=timer)
 
 
 def _analyse(
@@ -213,14 +227,22 @@ def _analyse(
     timer: StageTimer,
     progress: Progress | None,
 ) -> None:
-    """Stream the analysed frames chunk by chunk; every result goes to the CSV, the summary and the writer."""
+    """Stream the analysed frames chunk by chunk (the next chunk decoding in a second thread
+    meanwhile); every result goes to the CSV, the summary and the writer."""
     frame_bytes = source.info.width * source.info.height * 3
     chunk = int(np.clip(CHUNK_BYTES // max(frame_bytes, 1), 1, CHUNK_FRAMES))
-    with TimelineWriter(timeline_csv, analyzer.classes) as timeline:
-        for start in range(0, len(indices), chunk):
-            batch = indices[start : start + chunk]
-            with timer.stage("decode"):
-                frames = source.read(batch)
+    batches = [indices[start : start + chunk] for start in range(0, len(indices), chunk)]
+
+    def read(batch: np.ndarray) -> np.ndarray:
+        with timer.stage("decode"):
+            return source.read(batch)
+
+    done = 0
+    with TimelineWriter(timeline_csv, analyzer.classes) as timeline, ThreadPoolExecutor(1, "fer-video-decode") as pool:
+        upcoming = pool.submit(read, batches[0]) if batches else None
+        for number, batch in enumerate(batches):
+            frames = upcoming.result()
+            upcoming = pool.submit(read, batches[number + 1]) if number + 1 < len(batches) else None
             states = analyzer.process(frames)
             del frames
             with timer.stage("write"):
@@ -232,7 +254,8 @@ def _analyse(
                         writer.submit(int(index), frame_states)
             if writer is not None:
                 writer.raise_error()
-            _report(progress, (start + len(batch)) / len(indices), writer)
+            done += len(batch)
+            _report(progress, done / len(indices), writer)
 
 
 def _report(progress: Progress | None, analysed: float, writer: AnnotatedVideoWriter | None) -> None:

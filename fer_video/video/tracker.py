@@ -1,9 +1,10 @@
 """Face tracks over time: IoU matching with Hungarian assignment and a constant-velocity guess.
 
-A new face is *tentative* until it has been detected in ``min_hits`` consecutive detection
-steps (one-off false detections never get an id); then it gets the next track id. A track
-survives up to ``max_misses`` detection steps without a match, its box drifting with its
-velocity meanwhile; after that it ends, and a face that comes back gets a new id.
+A new face is *tentative* until it has been found in ``min_hits`` consecutive updates
+(detections, or re-checks of the expected boxes; one-off false detections never get an id);
+then it gets the next track id. A track survives up to ``max_misses`` updates without a match,
+its box drifting with its velocity meanwhile; after that it ends, and a face that comes back
+gets a new id.
 """
 
 from __future__ import annotations
@@ -128,6 +129,12 @@ class IouTracker:
         cost = np.where(overlap >= self.iou_threshold, 1.0 - overlap + tentative, 1e3)
         rows, cols = linear_sum_assignment(cost)
         return [(int(r), int(c)) for r, c in zip(rows, cols) if overlap[r, c] >= self.iou_threshold]
+
+    def expected_boxes(self) -> np.ndarray:
+        """Where the tracks seen at the last update (confirmed or tentative) should be one frame
+        later (N, 4): the boxes a detector's re-check (``MTCNNDetector.refine``) looks in."""
+        boxes = [track.box + track.velocity for track in self.tracks if track.misses == 0]
+        return np.array(boxes, np.float32).reshape(-1, 4)
 
     def step(self) -> list[tuple[int, np.ndarray]]:
         """Move the tracks on one frame without detection; ``(track_id, box)`` of each confirmed

@@ -5,9 +5,9 @@
 //
 // Image tab: upload a photo, wait for the label and its bars. Video tab: upload a clip, run it,
 // watch the progress bar, wait for the annotated player and the CSV link. Live tab: stream
-// Chromium's fake camera (fed from --camera) and wait for a label. Saves image.png, video.png
-// and live.png in --shots, prints one JSON line of what each tab showed, exits 1 on failure.
-// --work names a folder for scratch files (the browser scratch, the live timeline's picture).
+// Chromium's fake camera (fed from --camera), wait for a label and the rolling timeline.
+// Saves image.png, video.png and live.png in --shots and prints one JSON line of what each tab
+// showed; on failure prints the reason and the path of a picture of the page, and exits 1.
 // tests/test_app_browser.py runs it against a live `fer-video app`.
 
 import { chromium } from 'playwright-core';
@@ -27,7 +27,6 @@ const { values: opts } = parseArgs({
     camera: { type: 'string' },
     shots: { type: 'string' },
     chromium: { type: 'string', default: '/usr/bin/chromium' },
-    work: { type: 'string', default: tmpdir() },
     timeout: { type: 'string', default: '120000' },
   },
 });
@@ -113,15 +112,27 @@ async function liveTab(page) {
   await camera.getByRole('button', { name: /capture photo|record/i }).click(); // starts streaming
   const label = await labelOf(page, 'live-label');
   await waitFor(page.locator('#live-output img'), 'the annotated webcam frame');
-  await page.waitForTimeout(1500); // a few more frames, so the rolling timeline has a line
+  const lines = await timelineLines(page);
   await page.screenshot({ path: path.join(opts.shots, 'live.png'), fullPage: true });
-  const timeline = path.join(scratch, 'live_timeline.png'); // the plot alone, for the caller to inspect
-  await page.locator('#live-timeline').screenshot({ path: timeline });
-  return { label, faces: await page.locator('#live-table tbody tr').count(), timeline };
+  return { label, faces: await page.locator('#live-table tbody tr').count(), timeline: lines };
+}
+
+/** The emotions drawn as lines (two points or more) in the Live tab's rolling timeline. */
+async function timelineLines(page) {
+  const drawn = () => {
+    const lines = [...document.querySelectorAll('#live-timeline path[aria-roledescription="line mark"]')];
+    const complete = lines.length > 0 && lines.every((line) => (line.getAttribute('d') ?? '').includes('L'));
+    return complete ? lines.map((line) => line.getAttribute('aria-label').match(/emotion: (\w+)/)[1]) : null;
+  };
+  try {
+    return await (await page.waitForFunction(drawn, null, { timeout })).jsonValue();
+  } catch (error) {
+    throw new Error(`the live timeline's lines: not drawn after ${timeout / 1000} s`);
+  }
 }
 
 mkdirSync(opts.shots, { recursive: true });
-const scratch = mkdtempSync(path.join(opts.work, 'fer-video-e2e-'));
+const scratch = mkdtempSync(path.join(tmpdir(), 'fer-video-e2e-')); // browser profile, failure picture
 let context;
 let page;
 try {
@@ -147,5 +158,5 @@ try {
   process.exitCode = 1;
 } finally {
   await context?.close();
-  rmSync(path.join(scratch, 'chromium'), { recursive: true, force: true });
+  rmSync(process.exitCode ? path.join(scratch, 'chromium') : scratch, { recursive: true, force: true });
 }

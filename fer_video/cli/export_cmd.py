@@ -1,0 +1,102 @@
+"""``fer-video export``: write the emotion CNN (fp32 or int8) or the temporal GRU's step as an ONNX file."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+FORMATS = ("onnx", "onnx-int8")
+MODELS = ("cnn", "gru")
+#: Random crops the exported CNN is checked on against PyTorch.
+CHECK_CROPS = 32
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    parser = subparsers.add_parser(
+        "export",
+        help="export the emotion CNN or the temporal GRU to ONNX",
+        description="Write an ONNX file (dynamic batch, fer-video metadata inside) that ONNX Runtime runs without "
+        "PyTorch; `--weights FILE.onnx` of the image, video and app commands accepts the CNN export. "
+        "onnx-int8 quantizes the CNN (static, calibrated on FER2013 Training crops).",
+    )
+    parser.add_argument("--format", choices=FORMATS, default="onnx", help="onnx (fp32) or onnx-int8 (default: onnx)")
+    parser.add_argument(
+        "--model", choices=MODELS, default="cnn", help="cnn, or gru (its one-frame step) (default: cnn)"
+    )
+    parser.add_argument("--weights", help="checkpoint to export (default: the shipped models/emotion_{cnn,gru}.pt)")
+    parser.add_argument("--out", required=True, help="ONNX file to write (.onnx)")
+    parser.add_argument("--overwrite", action="store_true", help="replace --out if it exists")
+    parser.add_argument("--calibration-data", help="FER2013 file for onnx-int8 (default: $FER2013_PATH or ../shared)")
+    parser.add_argument(
+        "--calibration-crops", type=int, default=1024, help="Training crops calibrated on (default 1024)"
+    )
+    parser.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from fer_video.backends import onnxruntime_available
+    from fer_video.evaluate.outputs import check_overwrite
+
+    out = Path(args.out)
+    if out.suffix.lower() != ".onnx":
+        raise ValueError(f"--out must end in .onnx, got {out}")
+    if args.model == "gru" and args.format != "onnx":
+        raise ValueError("only the CNN can be quantized: use --format onnx with --model gru")
+    if args.calibration_crops < 1:
+        raise ValueError(f"--calibration-crops must be at least 1, got {args.calibration_crops}")
+    if not onnxruntime_available():
+        raise ValueError("exporting needs ONNX and ONNX Runtime: pip install onnxruntime onnx")
+    check_overwrite([out], args.overwrite)
+    if args.model == "gru":
+        _export_gru(args.weights, out)
+    else:
+        _export_cnn(args.weights, out, args.format == "onnx-int8", args.calibration_data, args.calibration_crops)
+    print(f"wrote {out} ({out.stat().st_size / 2**20:.1f} MiB)", file=sys.stderr)
+    return 0
+
+
+def _export_cnn(
+    weights: str | None, out: Path, int8: bool, calibration_data: str | None, calibration_crops: int
+) -> None:
+    import tempfile
+
+    import numpy as np
+
+    from fer_video.classifier import CropClassifier
+    from fer_video.export import export_classifier
+    from fer_video.export.quantize import quantize_classifier, training_calibration_crops
+    from fer_video.pretrained import default_cnn_path
+    from fer_video.temporal.model import file_sha256
+
+    source = Path(weights) if weights else default_cnn_path()
+    reference = CropClassifier.from_file(source, device="cpu", backend="torch")
+    sha = file_sha256(source)
+    if int8:
+        crops = training_calibration_crops(calibration_data, calibration_crops)
+        with tempfile.TemporaryDirectory() as scratch:
+            fp32 = export_classifier(reference.model, reference.meta, Path(scratch) / "fp32.onnx", sha)
+            quantize_classifier(fp32, out, crops)
+    else:
+        export_classifier(reference.model, reference.meta, out, sha)
+    exported = CropClassifier.from_file(out, device="cpu", backend="onnx")
+    size = reference.preprocess.input_size
+    crops = np.random.default_rng(0).integers(0, 256, (CHECK_CROPS, size, size), dtype=np.uint8)
+    expected, got = reference.predict_proba(crops), exported.predict_proba(crops)
+    agree = float((expected.argmax(1) == got.argmax(1)).mean())
+    print(
+        f"check on {CHECK_CROPS} random crops: max |p_onnx - p_torch| = {np.abs(expected - got).max():.2g}, "
+        f"top-1 agreement {agree:.0%}",
+        file=sys.stderr,
+    )
+
+
+def _export_gru(weights: str | None, out: Path) -> None:
+    from fer_video.backends.gru import OnnxGruStep
+    from fer_video.export import export_gru_step
+    from fer_video.pretrained import default_gru_path
+    from fer_video.temporal.model import file_sha256, load_gru
+
+    source = Path(weights) if weights else default_gru_path()
+    export_gru_step(load_gru(source, device="cpu"), out, file_sha256(source))
+    OnnxGruStep(out)  # fails here, with a clear message, if ONNX Runtime cannot run it

@@ -1,0 +1,211 @@
+"""Benchmark the emotion CNN's backends on face crops: PyTorch vs ONNX Runtime (fp32, int8).
+
+For each backend: crops/s through ``CropClassifier.predict`` (preprocessing included) at batch 1
+and batch 64, PublicTest accuracy and the largest probability difference from PyTorch on the
+same real crops; and the temporal GRU's per-frame step (PyTorch vs ONNX Runtime) in updates/s.
+Targets on 2 CPU cores, batch 64: >= 1,000 crops/s (issue #3), >= 2,000 crops/s (issue #7).
+Writes results/bench_crops.json and results/bench_crops.md.
+
+    python scripts/bench_crops.py --threads 2 --overwrite
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime
+import json
+import os
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+from bench_image import machine, repeat_for
+
+from fer_video.backends import OnnxBackend
+from fer_video.backends.gru import OnnxGruStep
+from fer_video.classifier import CropClassifier
+from fer_video.data import FaceArrays, load_fer2013, resolve_fer2013_path
+from fer_video.evaluate.outputs import check_overwrite, write_text_atomic
+from fer_video.pretrained import default_cnn_path, default_gru_path
+from fer_video.temporal import load_gru, make_smoother
+
+TARGETS = {"issue #3": 1000.0, "issue #7": 2000.0}  # crops/s at batch 64, 2 CPU cores
+BATCHES = (1, 64)
+
+
+def get_args_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--weights", help="emotion CNN checkpoint (default: the shipped model)")
+    parser.add_argument("--gru-weights", help="temporal GRU checkpoint (default: the shipped model)")
+    parser.add_argument("--backends", nargs="+", default=["torch", "onnx", "onnx-int8"], help="backends to compare")
+    parser.add_argument("--threads", type=int, default=2, help="PyTorch threads and ONNX Runtime intra-op threads")
+    parser.add_argument("--seconds", type=float, default=5.0, help="time spent on each throughput measurement")
+    parser.add_argument("--accuracy-crops", type=int, default=0, help="PublicTest crops scored (default 0: all)")
+    parser.add_argument("--out", default="results", help="folder for bench_crops.json and bench_crops.md")
+    parser.add_argument("--overwrite", action="store_true")
+    return parser
+
+
+def throughput(classifier: CropClassifier, crops: np.ndarray, seconds: float) -> dict[str, float]:
+    """crops/s and process CPU ms per crop at each batch size."""
+    results = {}
+    for batch in BATCHES:
+        chunk = crops[:batch]
+        calls, wall, cpu = repeat_for(
+            seconds, lambda chunk=chunk, batch=batch: classifier.predict(chunk, batch_size=batch)
+        )
+        results[f"crops_per_s_batch{batch}"] = calls * batch / wall
+        results[f"cpu_ms_per_crop_batch{batch}"] = 1000 * cpu / (calls * batch)
+    return results
+
+
+def gru_throughput(weights: Path, cnn_weights: Path, seconds: float) -> dict[str, float]:
+    """Smoother updates/s (one track, one frame per call) for the PyTorch and ONNX Runtime GRU, and
+    the largest difference between their outputs over a random 200-frame track."""
+    gru = load_gru(weights, device="cpu", cnn_weights=cnn_weights)
+    step = OnnxGruStep.from_checkpoint(weights, cnn_weights)
+    rng = np.random.default_rng(0)
+    probs = rng.dirichlet(np.ones(gru.num_classes), 200).astype(np.float32)
+    embeddings = rng.normal(size=(200, gru.embed_dim)).astype(np.float32)
+    present = rng.random(200) > 0.2
+    smoothers = {"torch": lambda: make_smoother("gru", gru), "onnx": step.smoother}
+    outputs = {}
+    for name, fresh in smoothers.items():
+        smoother = fresh()
+        outputs[name] = np.stack(
+            [
+                smoother.update(p if seen else None, e if seen else None)
+                for p, e, seen in zip(probs, embeddings, present)
+            ]
+        )
+    results = {"max_abs_diff": float(np.abs(outputs["torch"] - outputs["onnx"]).max())}
+    for name, fresh in smoothers.items():
+        smoother = fresh()
+        calls, wall, _ = repeat_for(seconds, lambda smoother=smoother: smoother.update(probs[0], embeddings[0]))
+        results[f"{name}_updates_per_s"] = calls / wall
+    return results
+
+
+def main(args: argparse.Namespace) -> None:
+    out = Path(args.out)
+    json_path, md_path = out / "bench_crops.json", out / "bench_crops.md"
+    check_overwrite([json_path, md_path], args.overwrite)
+    torch.set_num_threads(args.threads)
+    host = machine()
+    weights = Path(args.weights) if args.weights else default_cnn_path()
+    data_path = resolve_fer2013_path()
+    publictest = load_fer2013(data_path, splits=["publictest"])["publictest"] if data_path else None
+    if publictest is not None and args.accuracy_crops:
+        publictest = FaceArrays(publictest.images[: args.accuracy_crops], publictest.labels[: args.accuracy_crops])
+    if publictest is not None:
+        bench_crops = publictest.images[: max(BATCHES)]
+    else:
+        bench_crops = np.random.default_rng(0).integers(0, 256, (max(BATCHES), 48, 48), dtype=np.uint8)
+
+    rows, reference = {}, None
+    for name in args.backends:
+        if name == "onnx-int8" and data_path is None:
+            rows[name] = {"skipped": "needs FER2013 Training crops to calibrate (set FER2013_PATH)"}
+            continue
+        started = time.perf_counter()
+        classifier = CropClassifier.from_file(weights, device="cpu", backend=name, threads=args.threads)
+        row = {"load_s": time.perf_counter() - started, **throughput(classifier, bench_crops, args.seconds)}
+        if isinstance(classifier.backend, OnnxBackend):
+            row["onnx_file_mib"] = os.path.getsize(classifier.backend.path) / 2**20
+        if publictest is not None:
+            probs = classifier.predict_proba(publictest.images)
+            row["publictest_accuracy"] = float((probs.argmax(1) == publictest.labels).mean())
+            if reference is None:
+                reference = (name, probs)
+            row["max_abs_prob_diff_vs_" + reference[0]] = float(np.abs(probs - reference[1]).max())
+        rows[name] = row
+        print(name, json.dumps(row))
+
+    gru_weights = Path(args.gru_weights) if args.gru_weights else default_gru_path()
+    gru = gru_throughput(gru_weights, weights, args.seconds) if gru_weights.is_file() else None
+    report = {
+        "date": datetime.datetime.now().isoformat(timespec="seconds"),
+        "machine": {**host, "load_average_1min_at_end": os.getloadavg()[0], "onnxruntime": _ort_version()},
+        "settings": {
+            "weights": str(weights),
+            "threads": args.threads,
+            "batches": list(BATCHES),
+            "seconds_per_measurement": args.seconds,
+            "crops": "FER2013 PublicTest" if publictest is not None else "random uint8 48x48",
+            "accuracy_crops": len(publictest.images) if publictest is not None else 0,
+        },
+        "backends": rows,
+        "gru_step": gru,
+        "targets": {
+            issue: {
+                "crops_per_s_batch64": target,
+                "met_by": [n for n, r in rows.items() if r.get("crops_per_s_batch64", 0) >= target],
+            }
+            for issue, target in TARGETS.items()
+        },
+    }
+    write_text_atomic(json_path, json.dumps(report, indent=2) + "\n")
+    write_text_atomic(md_path, markdown(report))
+    print(markdown(report))
+
+
+def _ort_version() -> str:
+    import onnxruntime
+
+    return onnxruntime.__version__
+
+
+def markdown(report: dict) -> str:
+    host, settings = report["machine"], report["settings"]
+    lines = [
+        "# Emotion CNN backends: PyTorch vs ONNX Runtime",
+        "",
+        (
+            f"{report['date']} on {host['hardware']} ({host['platform']}), onnxruntime {host['onnxruntime']}; "
+            f"{settings['threads']} threads for PyTorch and ONNX Runtime. 1-minute load average "
+            f"{host['load_average_1min_at_start']:.2f} at start, {host['load_average_1min_at_end']:.2f} at end "
+            f"(above {host['cpu_count']} = other work shared the CPU and the figures are low)."
+        ),
+        (
+            f"Throughput: `CropClassifier.predict` on {settings['crops']} crops (preprocessing included), "
+            f"{settings['seconds_per_measurement']:g} s per figure. Accuracy: {settings['accuracy_crops']} PublicTest "
+            "crops; probability difference: largest |p - p_reference| over them."
+        ),
+        "",
+        "| backend | crops/s batch 1 | crops/s batch 64 | CPU ms/crop b64 | PublicTest acc | max abs prob diff | load s |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for name, row in report["backends"].items():
+        if "skipped" in row:
+            lines.append(f"| {name} | skipped: {row['skipped']} | | | | | |")
+            continue
+        diff = next((f"{v:.1e} (vs {k.rsplit('_vs_', 1)[1]})" for k, v in row.items() if "_vs_" in k), "n/a")
+        accuracy = f"{row['publictest_accuracy']:.4f}" if "publictest_accuracy" in row else "n/a"
+        lines.append(
+            f"| {name} | {row['crops_per_s_batch1']:.0f} | {row['crops_per_s_batch64']:.0f} | "
+            f"{row['cpu_ms_per_crop_batch64']:.2f} | {accuracy} | {diff} | {row['load_s']:.1f} |"
+        )
+    gru = report["gru_step"]
+    if gru:
+        lines += [
+            "",
+            "| temporal GRU step (1 track) | updates/s |",
+            "|---|---|",
+            f"| torch | {gru['torch_updates_per_s']:.0f} |",
+            f"| onnx | {gru['onnx_updates_per_s']:.0f} |",
+            "",
+            (
+                "GRU smoothed probabilities, ONNX Runtime vs PyTorch over a 200-frame track: max abs diff "
+                f"{gru['max_abs_diff']:.1e}."
+            ),
+        ]
+    lines += ["", "| target (batch 64) | crops/s | met by |", "|---|---|---|"]
+    for issue, target in report["targets"].items():
+        lines.append(f"| {issue} | >= {target['crops_per_s_batch64']:g} | {', '.join(target['met_by']) or 'none'} |")
+    lines += ["", "Rerun: `python scripts/bench_crops.py --threads 2 --overwrite` (see `--help`).", ""]
+    return "\n".join(lines)
+
+
+if __name__ == "__main__":
+    main(get_args_parser().parse_args())

@@ -2,7 +2,8 @@
 
 Columns: ``time_s, frame, track_id, x1, y1, x2, y2, det_score``, the smoothed probability of
 each emotion, ``label``, then ``raw_label`` and ``raw_<emotion>`` (the CNN's unsmoothed output).
-``det_score`` is empty where the box is the tracker's estimate (``--detect-every`` > 1).
+``det_score`` is empty where the box is the tracker's estimate (only with the Haar detector and ``--detect-every`` > 1;
+MTCNN re-checks tracked faces between detections and scores them).
 """
 
 from __future__ import annotations

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import os
 import pkgutil
 import sys
 from collections.abc import Sequence
@@ -37,7 +38,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         print("interrupted", file=sys.stderr)
         return 130
     except (UserError, ValueError, FileNotFoundError, FileExistsError, PermissionError, IsADirectoryError) as error:
-        print(f"fer-video {args.command}: error: {error}", file=sys.stderr)
+        if os.environ.get("RANK", "0") == "0":  # under torchrun every rank fails alike: say it once
+            print(f"fer-video {args.command}: error: {error}", file=sys.stderr)
         return 2
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import os
 from pathlib import Path
 from typing import Any
@@ -16,6 +17,8 @@ from fer_video.constants import CLASSES
 from fer_video.device import resolve_device
 from fer_video.export.cache import classifier_onnx
 from fer_video.transforms import EvalPreprocess, PreprocessConfig, crops_to_tensor
+
+logger = logging.getLogger(__name__)
 
 
 @torch.inference_mode()
@@ -101,7 +104,13 @@ class CropClassifier:
         model, meta = model_from_checkpoint(load_checkpoint(path, map_location=resolved), device=resolved)
         if kind == "torch":
             return cls(model, meta, resolved, flip_tta=flip_tta)
-        onnx_path = classifier_onnx(path, model, meta, int8=kind == "onnx-int8")
+        try:
+            onnx_path = classifier_onnx(path, model, meta, int8=kind == "onnx-int8")
+        except PermissionError as error:  # no writable cache for the export
+            if backend != "auto":
+                raise
+            logger.warning("running the emotion CNN with PyTorch: %s", error)
+            return cls(model, meta, resolved, flip_tta=flip_tta)
         return cls(model, meta, resolved, flip_tta=flip_tta, backend=OnnxBackend(onnx_path, resolved, threads))
 
     @classmethod

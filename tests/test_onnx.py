@@ -58,6 +58,17 @@ def test_auto_backend_is_onnx_on_cpu_and_torch_on_cuda():
         resolve_backend("tensorrt", torch.device("cpu"))
 
 
+def test_auto_falls_back_to_torch_without_a_writable_cache(tmp_path, monkeypatch, caplog):
+    blocker = tmp_path / "a_file"
+    blocker.write_text("not a folder")
+    monkeypatch.setenv("FER_VIDEO_CACHE", str(blocker / "cache"))  # cannot be created under a file
+    with caplog.at_level("WARNING"):
+        classifier = CropClassifier.from_file(default_cnn_path(), device="cpu", backend="auto")
+    assert classifier.backend_name == "torch" and "running the emotion CNN with PyTorch" in caplog.text
+    with pytest.raises(PermissionError, match="cannot create the ONNX cache folder"):
+        CropClassifier.from_file(default_cnn_path(), device="cpu", backend="onnx")
+
+
 def test_export_is_cached_by_checkpoint_hash_and_redone_when_broken(onnx_classifier):
     path = classifier_onnx(default_cnn_path())
     assert path == onnx_classifier.backend.path and path.name == f"{file_sha256(default_cnn_path())}.onnx"

@@ -102,16 +102,16 @@ class CropClassifier:
             return cls._from_onnx(path, backend, resolved, flip_tta, threads)
         kind = resolve_backend(backend, resolved)
         model, meta = model_from_checkpoint(load_checkpoint(path, map_location=resolved), device=resolved)
-        if kind == "torch":
-            return cls(model, meta, resolved, flip_tta=flip_tta)
-        try:
-            onnx_path = classifier_onnx(path, model, meta, int8=kind == "onnx-int8")
-        except PermissionError as error:  # no writable cache for the export
-            if backend != "auto":
-                raise
-            logger.warning("running the emotion CNN with PyTorch: %s", error)
-            return cls(model, meta, resolved, flip_tta=flip_tta)
-        return cls(model, meta, resolved, flip_tta=flip_tta, backend=OnnxBackend(onnx_path, resolved, threads))
+        if kind != "torch":
+            try:
+                onnx_path = classifier_onnx(path, model, meta, int8=kind == "onnx-int8")
+            except PermissionError as error:  # no writable cache for the export
+                if backend != "auto":
+                    raise
+                logger.warning("running the emotion CNN with PyTorch: %s", error)
+            else:
+                return cls(model, meta, resolved, flip_tta=flip_tta, backend=OnnxBackend(onnx_path, resolved, threads))
+        return cls(model, meta, resolved, flip_tta=flip_tta)
 
     @classmethod
     def _from_onnx(

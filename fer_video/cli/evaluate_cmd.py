@@ -4,15 +4,14 @@ from __future__ import annotations
 
 import argparse
 
+from fer_video.cli.options import add_data_option
 from fer_video.constants import SPLITS
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser("evaluate", help="accuracy, F1, confusion matrix and report for a checkpoint")
     parser.add_argument("--weights", help="checkpoint to score (default: the shipped models/emotion_cnn.pt)")
-    parser.add_argument(
-        "--data", help="FER2013 folder, zip or csv (default: $FER2013_PATH or ../shared/data/fer2013.zip)"
-    )
+    add_data_option(parser)
     parser.add_argument("--split", default="publictest", choices=SPLITS, help="split to score (default: publictest)")
     parser.add_argument(
         "--tta", default="none", choices=("none", "flip", "tencrop"), help="test-time augmentation (default: none)"

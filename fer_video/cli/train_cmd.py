@@ -10,15 +10,14 @@ import argparse
 import json
 from pathlib import Path
 
+from fer_video.cli.options import add_data_option
 from fer_video.data import require_fer2013_path
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser("train", help="train a classifier from a YAML recipe")
     parser.add_argument("--config", required=True, help="YAML recipe, e.g. configs/cpu_small.yaml")
-    parser.add_argument(
-        "--data", help="FER2013 folder, zip or csv (default: $FER2013_PATH or ../shared/data/fer2013.zip)"
-    )
+    add_data_option(parser)
     parser.add_argument("--out", help="run folder (default: runs/<config name>)")
     parser.add_argument("--resume", action="store_true", help="continue the run in --out from its last checkpoint")
     parser.add_argument("--epochs", type=int, help="override the config's number of epochs")

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 
+from fer_video.cli.options import add_data_option
 from fer_video.data import require_fer2013_path
 
 
@@ -13,7 +14,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "train-temporal", help="train the temporal GRU on clips simulated from FER2013 stills"
     )
     parser.add_argument("--config", required=True, help="YAML recipe, e.g. configs/temporal.yaml")
-    parser.add_argument("--data", help="FER2013 folder, zip or csv (default: $FER2013_PATH or ../shared/data/fer2013.zip)")
+    add_data_option(parser)
     parser.add_argument("--cnn", help="CNN weights whose embeddings the GRU reads (default: models/emotion_cnn.pt)")
     parser.add_argument("--out", help="where to write the GRU (default: models/emotion_gru.pt)")
     parser.add_argument("--overwrite", action="store_true", help="replace an existing --out")

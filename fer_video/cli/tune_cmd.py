@@ -6,6 +6,7 @@ import argparse
 import shlex
 from pathlib import Path
 
+from fer_video.cli.options import add_data_option
 from fer_video.data import require_fer2013_path
 
 
@@ -17,9 +18,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument(
         "--max-train-samples", type=int, default=0, help="Training images per trial (default: the config's; 0 = all)"
     )
-    parser.add_argument(
-        "--data", help="FER2013 folder, zip or csv (default: $FER2013_PATH or ../shared/data/fer2013.zip)"
-    )
+    add_data_option(parser)
     parser.add_argument("--out", help="output folder (default: results/tune_<config name>)")
     parser.add_argument("--overwrite", action="store_true", help="replace the results of an earlier study in --out")
     parser.add_argument("--device", default="auto", help="auto | cpu | cuda[:N]")

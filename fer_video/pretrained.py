@@ -1,16 +1,45 @@
-"""Locate and load the weights shipped in the repository's ``models/`` folder."""
+"""Locate and load the weights shipped in the repository's ``models/`` folder.
+
+Two models ship, chosen by name (``--model`` on the command line): ``standard`` and ``fast``
+(see :data:`SHIPPED_MODELS`); each is an emotion CNN plus the temporal GRU trained on its
+embeddings.
+"""
 
 from __future__ import annotations
 
 import os
+from dataclasses import dataclass
 from pathlib import Path
 
 import torch
 
 from fer_video.classifier import CropClassifier
 
-DEFAULT_CNN_FILE = "emotion_cnn.pt"
-DEFAULT_GRU_FILE = "emotion_gru.pt"
+
+@dataclass(frozen=True)
+class ShippedModel:
+    """One shipped model: its CNN and GRU files in :func:`shipped_weights_dir`, and what it is."""
+
+    cnn_file: str
+    gru_file: str
+    summary: str
+
+
+SHIPPED_MODELS: dict[str, ShippedModel] = {
+    "standard": ShippedModel("emotion_cnn.pt", "emotion_gru.pt", "vgg_fer_small, 1.8M parameters"),
+    "fast": ShippedModel(
+        "emotion_cnn_fast.pt", "emotion_gru_fast.pt", "vgg_fer_fast distilled from standard, 0.44M parameters, ~4x fewer multiply-adds, same PublicTest accuracy"
+    ),
+}
+DEFAULT_MODEL = "standard"
+
+
+def shipped_model(name: str) -> ShippedModel:
+    """The shipped model called ``name``; an unknown name is a ``ValueError`` naming the choices."""
+    try:
+        return SHIPPED_MODELS[name]
+    except KeyError:
+        raise ValueError(f"unknown model {name!r}; choose one of: {', '.join(SHIPPED_MODELS)}") from None
 
 
 def shipped_weights_dir() -> Path:
@@ -19,12 +48,14 @@ def shipped_weights_dir() -> Path:
     return Path(override) if override else Path(__file__).resolve().parents[1] / "models"
 
 
-def default_cnn_path() -> Path:
-    return shipped_weights_dir() / DEFAULT_CNN_FILE
+def default_cnn_path(model: str = DEFAULT_MODEL) -> Path:
+    """Where the CNN of the shipped ``model`` is (the file may not exist yet)."""
+    return shipped_weights_dir() / shipped_model(model).cnn_file
 
 
-def default_gru_path() -> Path:
-    return shipped_weights_dir() / DEFAULT_GRU_FILE
+def default_gru_path(model: str = DEFAULT_MODEL) -> Path:
+    """Where the temporal GRU of the shipped ``model`` is (the file may not exist yet)."""
+    return shipped_weights_dir() / shipped_model(model).gru_file
 
 
 def load_classifier(
@@ -33,9 +64,11 @@ def load_classifier(
     flip_tta: bool = False,
     backend: str = "auto",
     threads: int | None = None,
+    model: str = DEFAULT_MODEL,
 ) -> CropClassifier:
-    """The shipped emotion CNN (or ``weights``: a ``.pt`` checkpoint or an exported ``.onnx``),
-    ready to classify face crops; ``backend`` is ``auto``, ``torch``, ``onnx`` or ``onnx-int8``."""
-    return CropClassifier.from_file(
-        str(weights or default_cnn_path()), device=device, flip_tta=flip_tta, backend=backend, threads=threads
-    )
+    """The CNN of the shipped ``model`` (``standard`` or ``fast``), or ``weights`` when given (a
+    ``.pt`` checkpoint or an exported ``.onnx``), ready to classify face crops; ``backend`` is
+    ``auto``, ``torch``, ``onnx`` or ``onnx-int8``. A missing file is a ``CheckpointError``."""
+    shipped = default_cnn_path(model)  # an unknown name fails even when weights are given
+    source = weights or shipped
+    return CropClassifier.from_file(str(source), device=device, flip_tta=flip_tta, backend=backend, threads=threads)

@@ -22,7 +22,7 @@ from fer_video.constants import CLASSES
 from fer_video.device import resolve_device
 from fer_video.faces import DEFAULT_MARGIN, FaceDetections, align_faces, create_detector, whole_image_crop
 from fer_video.imaging import ImageSource, load_image
-from fer_video.pretrained import load_classifier
+from fer_video.pretrained import DEFAULT_MODEL, load_classifier
 
 
 @dataclass
@@ -79,7 +79,9 @@ def _face_results(
 class EmotionRecognizer:
     """Face detection + alignment + the emotion CNN, batched end to end.
 
-    ``weights`` defaults to the shipped model; ``detector`` is ``mtcnn`` or ``haar``; ``margin``
+    ``model`` names the shipped model (``standard`` or ``fast``, see
+    :data:`fer_video.pretrained.SHIPPED_MODELS`): its CNN runs unless ``weights`` gives another,
+    and video smoothing loads its GRU; ``detector`` is ``mtcnn`` or ``haar``; ``margin``
     (default :data:`fer_video.faces.DEFAULT_MARGIN`) is the context kept around each face;
     ``min_face_size`` (pixels at detection scale), ``score_threshold`` and ``max_detect_side``
     (longer side images are shrunk to for detection) tune the detector. ``backend`` runs the CNN:
@@ -90,6 +92,7 @@ class EmotionRecognizer:
     def __init__(
         self,
         weights: str | os.PathLike | None = None,
+        model: str = DEFAULT_MODEL,
         detector: str = "mtcnn",
         device: str | torch.device = "auto",
         margin: float | None = None,
@@ -102,7 +105,8 @@ class EmotionRecognizer:
         if not -0.4 <= self.margin <= 2:
             raise ValueError(f"margin must be between -0.4 and 2 (a fraction of the face box), got {self.margin}")
         self.device = resolve_device(device)
-        self.classifier: CropClassifier = load_classifier(weights, device=self.device, backend=backend)
+        self.model = model
+        self.classifier: CropClassifier = load_classifier(weights, device=self.device, backend=backend, model=model)
         self.detector = create_detector(detector, self.device, min_face_size, score_threshold, max_detect_side)
 
     @property

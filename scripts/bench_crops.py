@@ -1,6 +1,6 @@
-"""Benchmark the emotion CNN's backends on face crops: PyTorch vs ONNX Runtime (fp32, int8).
+"""Benchmark the emotion CNNs' backends on face crops: PyTorch vs ONNX Runtime (fp32, int8).
 
-For each backend: crops/s through ``CropClassifier.predict`` (preprocessing included) at batch 1
+For each shipped model (standard, fast) and each backend: crops/s through ``CropClassifier.predict`` (preprocessing included) at batch 1
 and batch 64, PublicTest accuracy and the largest probability difference from PyTorch on the
 same real crops; and the temporal GRU's per-frame step (PyTorch vs ONNX Runtime) in updates/s.
 Targets on 2 CPU cores, batch 64: >= 1,000 crops/s (issue #3), >= 2,000 crops/s (issue #7).
@@ -27,7 +27,7 @@ from fer_video.backends.gru import OnnxGruStep
 from fer_video.classifier import CropClassifier
 from fer_video.data import FaceArrays, load_fer2013, resolve_fer2013_path
 from fer_video.evaluate.outputs import check_overwrite, write_text_atomic
-from fer_video.pretrained import default_cnn_path, default_gru_path
+from fer_video.pretrained import SHIPPED_MODELS, default_cnn_path, default_gru_path
 from fer_video.temporal import load_gru, make_smoother
 
 TARGETS = {"issue #3": 1000.0, "issue #7": 2000.0}  # crops/s at batch 64, 2 CPU cores
@@ -36,7 +36,10 @@ BATCHES = (1, 64)
 
 def get_args_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--weights", help="emotion CNN checkpoint (default: the shipped model)")
+    parser.add_argument(
+        "--models", nargs="+", default=list(SHIPPED_MODELS), choices=list(SHIPPED_MODELS), help="shipped CNNs to compare"
+    )
+    parser.add_argument("--weights", help="benchmark this CNN checkpoint instead of the shipped ones")
     parser.add_argument("--gru-weights", help="temporal GRU checkpoint (default: the shipped model)")
     parser.add_argument("--backends", nargs="+", default=["torch", "onnx", "onnx-int8"], help="backends to compare")
     parser.add_argument("--threads", type=int, default=2, help="PyTorch threads and ONNX Runtime intra-op threads")
@@ -93,7 +96,6 @@ def main(args: argparse.Namespace) -> None:
     check_overwrite([json_path, md_path], args.overwrite)
     torch.set_num_threads(args.threads)
     host = machine()
-    weights = Path(args.weights) if args.weights else default_cnn_path()
     data_path = resolve_fer2013_path()
     publictest = load_fer2013(data_path, splits=["publictest"])["publictest"] if data_path else None
     if publictest is not None and args.accuracy_crops:
@@ -103,32 +105,37 @@ def main(args: argparse.Namespace) -> None:
     else:
         bench_crops = np.random.default_rng(0).integers(0, 256, (max(BATCHES), 48, 48), dtype=np.uint8)
 
-    rows, reference = {}, None
-    for name in args.backends:
-        if name == "onnx-int8" and data_path is None:
-            rows[name] = {"skipped": "needs FER2013 Training crops to calibrate (set FER2013_PATH)"}
-            continue
-        started = time.perf_counter()
-        classifier = CropClassifier.from_file(weights, device="cpu", backend=name, threads=args.threads)
-        row = {"load_s": time.perf_counter() - started, **throughput(classifier, bench_crops, args.seconds)}
-        if isinstance(classifier.backend, OnnxBackend):
-            row["onnx_file_mib"] = os.path.getsize(classifier.backend.path) / 2**20
-        if publictest is not None:
-            probs = classifier.predict_proba(publictest.images)
-            row["publictest_accuracy"] = float((probs.argmax(1) == publictest.labels).mean())
-            if reference is None:
-                reference = (name, probs)
-            row["max_abs_prob_diff_vs_" + reference[0]] = float(np.abs(probs - reference[1]).max())
-        rows[name] = row
-        print(name, json.dumps(row))
+    cnns = {"custom": Path(args.weights)} if args.weights else {name: default_cnn_path(name) for name in args.models}
+    rows = {}
+    for model_name, weights in cnns.items():
+        reference = None
+        for name in args.backends:
+            label = f"{model_name} / {name}"
+            if name == "onnx-int8" and data_path is None:
+                rows[label] = {"skipped": "needs FER2013 Training crops to calibrate (set FER2013_PATH)"}
+                continue
+            started = time.perf_counter()
+            classifier = CropClassifier.from_file(weights, device="cpu", backend=name, threads=args.threads)
+            row = {"weights": str(weights), "load_s": time.perf_counter() - started}
+            row.update(throughput(classifier, bench_crops, args.seconds))
+            if isinstance(classifier.backend, OnnxBackend):
+                row["onnx_file_mib"] = os.path.getsize(classifier.backend.path) / 2**20
+            if publictest is not None:
+                probs = classifier.predict_proba(publictest.images)
+                row["publictest_accuracy"] = float((probs.argmax(1) == publictest.labels).mean())
+                if reference is None:
+                    reference = (name, probs)
+                row["max_abs_prob_diff_vs_" + reference[0]] = float(np.abs(probs - reference[1]).max())
+            rows[label] = row
+            print(label, json.dumps(row))
 
     gru_weights = Path(args.gru_weights) if args.gru_weights else default_gru_path()
-    gru = gru_throughput(gru_weights, weights, args.seconds) if gru_weights.is_file() else None
+    gru_cnn = Path(args.weights) if args.weights else default_cnn_path()
+    gru = gru_throughput(gru_weights, gru_cnn, args.seconds) if gru_weights.is_file() else None
     report = {
         "date": datetime.datetime.now().isoformat(timespec="seconds"),
         "machine": {**host, "load_average_1min_at_end": os.getloadavg()[0], "onnxruntime": _ort_version()},
         "settings": {
-            "weights": str(weights),
             "threads": args.threads,
             "batches": list(BATCHES),
             "seconds_per_measurement": args.seconds,
@@ -159,7 +166,7 @@ def _ort_version() -> str:
 def markdown(report: dict) -> str:
     host, settings = report["machine"], report["settings"]
     lines = [
-        "# Emotion CNN backends: PyTorch vs ONNX Runtime",
+        "# Emotion CNNs and backends: PyTorch vs ONNX Runtime",
         "",
         (
             f"{report['date']} on {host['hardware']} ({host['platform']}), onnxruntime {host['onnxruntime']}; "
@@ -173,7 +180,7 @@ def markdown(report: dict) -> str:
             "crops; probability difference: largest |p - p_reference| over them."
         ),
         "",
-        "| backend | crops/s batch 1 | crops/s batch 64 | CPU ms/crop b64 | PublicTest acc | max abs prob diff | load s |",
+        "| model / backend | crops/s batch 1 | crops/s batch 64 | CPU ms/crop b64 | PublicTest acc | max abs prob diff | load s |",
         "|---|---|---|---|---|---|---|",
     ]
     for name, row in report["backends"].items():

@@ -27,6 +27,7 @@ from fer_video.backends import BACKENDS
 from fer_video.checkpoint import hardware_description
 from fer_video.evaluate.outputs import check_overwrite, write_text_atomic
 from fer_video.faces import align_faces
+from fer_video.pretrained import DEFAULT_MODEL, SHIPPED_MODELS
 from fer_video.recognizer import EmotionRecognizer
 
 TARGET_CROPS_PER_S = 1000.0  # batch 64
@@ -36,7 +37,8 @@ PHOTO_SIZES = ((640, 480), (1920, 1080))
 
 def get_args_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--weights", help="emotion CNN checkpoint (default: the shipped model)")
+    parser.add_argument("--model", choices=list(SHIPPED_MODELS), default=DEFAULT_MODEL, help="shipped CNN to run")
+    parser.add_argument("--weights", help="emotion CNN checkpoint (default: the --model's shipped CNN)")
     parser.add_argument("--device", default="cpu", help="cpu (the target) | cuda | auto")
     parser.add_argument("--threads", type=int, help="torch threads (default: torch's choice)")
     parser.add_argument("--backend", choices=BACKENDS, default="auto", help="what runs the emotion CNN")
@@ -123,7 +125,7 @@ def main(args: argparse.Namespace) -> None:
         torch.set_num_threads(args.threads)
     host = machine()
     recognizer = EmotionRecognizer(
-        weights=args.weights, detector=args.detector, device=args.device, backend=args.backend
+        weights=args.weights, model=args.model, detector=args.detector, device=args.device, backend=args.backend
     )
     crops = bench_crops(recognizer, args.seconds)
     photos = [bench_photos(recognizer, w, h, args.photo_batch, args.seconds) for w, h in PHOTO_SIZES]

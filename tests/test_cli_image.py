@@ -11,6 +11,7 @@ from PIL import Image
 
 from fer_video.cli import main
 from fer_video.constants import CLASSES
+from test_pretrained import write_tiny_model
 
 
 @pytest.fixture()
@@ -77,3 +78,37 @@ def test_out_must_be_a_folder(photos, tmp_path, capsys):
     taken.write_text("x")
     assert main(["image", str(photos / "astronaut.jpg"), "--out", str(taken)]) == 2
     assert "--out must be a folder" in capsys.readouterr().err
+
+
+def test_model_fast_runs_the_fast_cnn(tmp_path, astronaut, monkeypatch, capsys):
+    models = tmp_path / "models"
+    models.mkdir()
+    write_tiny_model(models, "fast")
+    monkeypatch.setenv("FER_VIDEO_MODELS", str(models))
+    crop = tmp_path / "face.png"
+    Image.fromarray(astronaut[50:190, 160:290]).save(crop)
+    common = ["image", str(crop), "--no-detect", "--json", "--device", "cpu", "--backend", "torch"]
+    reports = []
+    for extra in (["--model", "fast"], ["--weights", str(models / "emotion_cnn_fast.pt")]):
+        assert main([*common, *extra]) == 0
+        reports.append(json.loads(capsys.readouterr().out)[0]["faces"][0])
+    assert reports[0] == reports[1]
+    assert main(common) == 2  # the default, standard, is not in this models folder
+    assert f"weights file not found: {models / 'emotion_cnn.pt'}" in capsys.readouterr().err
+    (models / "emotion_cnn_fast.pt").unlink()
+    assert main([*common, "--model", "fast"]) == 2
+    error = capsys.readouterr().err
+    assert f"weights file not found: {models / 'emotion_cnn_fast.pt'}" in error and "Traceback" not in error
+
+
+@pytest.mark.parametrize("command", ["image", "video", "batch", "app"])
+def test_unknown_model_is_a_clear_error(command, tmp_path, capsys):
+    args = [command, "--model", "huge"] + ([] if command == "app" else [str(tmp_path / "x")])
+    if command in ("video", "batch"):
+        args += ["--out", str(tmp_path / "out")]
+    with pytest.raises(SystemExit) as exited:
+        main(args)
+    assert exited.value.code == 2
+    error = capsys.readouterr().err
+    assert "--model: invalid choice: 'huge'" in error and "standard" in error and "fast" in error
+    assert "Traceback" not in error

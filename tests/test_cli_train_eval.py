@@ -63,6 +63,8 @@ def test_train_then_evaluate(workspace, trained):
     for name in ("confusion_matrix.png", "confusion_matrix_3class.png", "training_curves.png", "report.md"):
         assert (out / name).stat().st_size > 0
     assert "different protocol" in (out / "report.md").read_text()
+    kept_log = pd.read_csv(out / "training_log.csv")
+    assert list(kept_log["epoch"]) == list(pd.read_csv(trained / "log.csv")["epoch"]) and set(kept_log["stage"]) == {1}
     assert not list(out.glob(".*tmp*"))  # no partial files left behind
 
 

@@ -18,7 +18,7 @@ from fer_video.export import classifier_onnx, export_classifier
 from fer_video.export.onnx import OnnxModelError, read_metadata
 from fer_video.pretrained import default_cnn_path, default_gru_path
 from fer_video.temporal import load_gru, smooth_sequence
-from fer_video.temporal.model import file_sha256
+from fer_video.checkpoint import file_sha256
 
 PARITY_ATOL = 1e-4
 #: The shipped GRU may lag behind a newly shipped CNN; parity does not depend on it.
@@ -149,11 +149,22 @@ def test_export_cli_writes_a_file_the_image_command_runs(crop_png, tmp_path, cap
     assert json.loads(capsys.readouterr().out)[0]["faces"][0]["label"]
     assert main(["image", str(crop_png), "--no-detect", "--weights", str(cnn), "--backend", "onnx-int8"]) == 2
     assert "was exported for onnx, not onnx-int8" in capsys.readouterr().err
-    assert main(["export", "--model", "gru", "--out", str(gru)]) == 0
+    assert main(["export", "--part", "gru", "--out", str(gru)]) == 0
     assert read_metadata(gru)["source_sha256"] == file_sha256(default_gru_path())
     capsys.readouterr()
     assert main(["image", str(crop_png), "--no-detect", "--weights", str(gru)]) == 2
     assert "holds a 'gru_step' graph, not a 'classifier'" in capsys.readouterr().err
+
+
+def test_export_cli_exports_the_chosen_shipped_model(tmp_path):
+    fast_cnn, fast_gru = default_cnn_path("fast"), default_gru_path("fast")
+    if not (fast_cnn.is_file() and fast_gru.is_file()):
+        pytest.skip("the fast model's weights are not in models/")
+    cnn, gru = tmp_path / "fast.onnx", tmp_path / "fast_gru.onnx"
+    assert main(["export", "--model", "fast", "--out", str(cnn)]) == 0
+    assert main(["export", "--model", "fast", "--part", "gru", "--out", str(gru)]) == 0
+    assert read_metadata(cnn)["source_sha256"] == file_sha256(fast_cnn)
+    assert read_metadata(gru)["source_sha256"] == file_sha256(fast_gru)
 
 
 def test_bad_onnx_files_give_one_line_errors(crop_png, tmp_path, capsys):

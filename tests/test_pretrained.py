@@ -1,13 +1,23 @@
-"""The shipped CNN loads by default and recognises real FER2013 PublicTest faces well above chance."""
+"""The shipped CNN loads by default and recognises real FER2013 PublicTest faces well above chance;
+the shipped models are chosen by name (tiny stand-ins in a temporary models folder)."""
 
 from __future__ import annotations
 
+import warnings
+from pathlib import Path
+
 import numpy as np
 import pytest
+import torch
 
 import fer_video
+from fer_video.checkpoint import CheckpointError, file_sha256, save_atomic
 from fer_video.constants import CLASSES
-from fer_video.pretrained import default_cnn_path
+from fer_video.models import create_model
+from fer_video.pretrained import DEFAULT_MODEL, SHIPPED_MODELS, ShippedModel, default_cnn_path, default_gru_path
+from fer_video.temporal import TemporalGRU, load_gru
+from fer_video.temporal.model import save_gru
+from fer_video.transforms import PreprocessConfig
 
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
@@ -38,3 +48,70 @@ def test_classify_crops_gray_and_rgb(publictest_sample):
     np.testing.assert_allclose(probs.sum(axis=1), 1, atol=1e-5)
     rgb = np.repeat(gray[..., None], 3, axis=-1)  # the same faces as RGB photos
     np.testing.assert_allclose(fer_video.classify_crops(rgb, device="cpu"), probs, atol=1e-4)
+
+
+def write_tiny_model(folder: Path, name: str = "fast") -> ShippedModel:
+    """A randomly initialised vgg_fer_tiny CNN, and a GRU tied to it by sha256, saved in
+    ``folder`` under the file names of the shipped model ``name`` (point FER_VIDEO_MODELS there)."""
+    shipped = SHIPPED_MODELS[name]
+    torch.manual_seed(0)
+    cnn = create_model("vgg_fer_tiny")
+    meta = {"model": "vgg_fer_tiny", "classes": list(CLASSES), "preprocess": PreprocessConfig().to_dict()}
+    save_atomic({"model": cnn.state_dict(), "meta": meta}, folder / shipped.cnn_file)
+    gru_meta = {"embed_dim": cnn.num_features, "hidden_size": 16, "classes": list(CLASSES), "fps": 10.0,
+                "cnn_sha256": file_sha256(folder / shipped.cnn_file)}  # fmt: skip
+    save_gru(TemporalGRU(cnn.num_features, hidden_size=16), gru_meta, folder / shipped.gru_file)
+    return shipped
+
+
+@pytest.fixture()
+def models_dir(tmp_path, monkeypatch) -> Path:
+    """An empty shipped-models folder (FER_VIDEO_MODELS)."""
+    folder = tmp_path / "models"
+    folder.mkdir()
+    monkeypatch.setenv("FER_VIDEO_MODELS", str(folder))
+    return folder
+
+
+def test_shipped_models_are_chosen_by_name(models_dir):
+    assert default_cnn_path() == models_dir / "emotion_cnn.pt" == default_cnn_path(DEFAULT_MODEL)
+    assert default_gru_path() == models_dir / "emotion_gru.pt"
+    assert default_cnn_path("fast") == models_dir / "emotion_cnn_fast.pt"
+    assert default_gru_path("fast") == models_dir / "emotion_gru_fast.pt"
+    for call in (default_cnn_path, default_gru_path, fer_video.load_classifier):
+        with pytest.raises(ValueError, match="unknown model 'huge'; choose one of: standard, fast"):
+            call(model="huge")
+
+
+def test_fast_model_loads_its_own_cnn_and_gru(models_dir):
+    write_tiny_model(models_dir, "fast")
+    classifier = fer_video.load_classifier(device="cpu", backend="torch", model="fast")
+    assert classifier.meta["model"] == "vgg_fer_tiny"
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # the GRU matches the fast CNN: no warning
+        gru = load_gru(device="cpu", model="fast")
+    assert gru.embed_dim == classifier.embedding_dim
+    (models_dir / "emotion_cnn_fast.pt").write_bytes(b"another CNN")  # not the one the GRU was trained on
+    with pytest.warns(UserWarning, match="another CNN than .*emotion_cnn_fast.pt"):
+        load_gru(device="cpu", model="fast")
+
+
+def test_explicit_weights_take_precedence_over_the_model(models_dir, tmp_path):
+    write_tiny_model(tmp_path, "fast")
+    classifier = fer_video.load_classifier(tmp_path / "emotion_cnn_fast.pt", device="cpu", backend="torch")
+    assert classifier.meta["model"] == "vgg_fer_tiny"  # the standard CNN is not in models_dir: not read
+
+
+def test_a_missing_model_file_names_it(models_dir):
+    with pytest.raises(CheckpointError, match="not found: .*emotion_cnn_fast.pt"):
+        fer_video.load_classifier(device="cpu", model="fast")
+    with pytest.raises(CheckpointError, match="not found: .*emotion_gru_fast.pt"):
+        load_gru(device="cpu", model="fast")
+
+
+def test_the_real_fast_model_is_vgg_fer_fast(monkeypatch):
+    monkeypatch.delenv("FER_VIDEO_MODELS", raising=False)
+    if not default_cnn_path("fast").is_file():
+        pytest.skip(f"the fast model is not shipped yet: {default_cnn_path('fast')} is missing")
+    classifier = fer_video.load_classifier(device="cpu", backend="torch", model="fast")
+    assert classifier.meta["model"] == "vgg_fer_fast" and classifier.classes == CLASSES

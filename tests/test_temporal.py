@@ -22,7 +22,8 @@ from fer_video.temporal.clips import ClipFeatures, clip_features
 from fer_video.temporal.config import SimulationConfig, TemporalConfig
 from fer_video.temporal.evaluate import smoother_metrics
 from fer_video.temporal.metrics import clip_switches, sequence_metrics
-from fer_video.temporal.model import file_sha256, save_gru
+from fer_video.checkpoint import file_sha256
+from fer_video.temporal.model import save_gru
 from fer_video.temporal.simulate import simulate_clips
 from fer_video.temporal.train import fit_gru
 

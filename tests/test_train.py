@@ -13,6 +13,7 @@ from fer_video.classifier import CropClassifier
 from fer_video.constants import CLASSES
 from fer_video.models import create_model
 from fer_video.train import TrainConfig, fit
+from fer_video.train.distill import DistillationLoss
 from fer_video.transforms import AugmentConfig, EvalPreprocess, PreprocessConfig, TrainAugment, crops_to_tensor
 from synthetic_fer import tiny_dataset
 
@@ -138,3 +139,34 @@ def test_eval_preprocess_resizes_and_normalises():
     torch.testing.assert_close(out, torch.full_like(out, (191 / 255 - 0.5) / 0.25))
     rgb = crops_to_tensor(np.zeros((3, 40, 40, 3), dtype=np.uint8))
     assert rgb.shape == (3, 1, 40, 40)
+
+
+def test_distillation_loss_matches_its_definition():
+    torch.manual_seed(0)
+    student, teacher, target = torch.randn(5, 7), torch.randn(5, 7), torch.randint(0, 7, (5,))
+    loss = DistillationLoss(alpha=0.6, temperature=3.0)(student, target, teacher)
+    p_teacher = torch.softmax(teacher / 3, dim=1)
+    kl = (p_teacher * (p_teacher.log() - torch.log_softmax(student / 3, dim=1))).sum(1).mean()
+    expected = 0.4 * torch.nn.functional.cross_entropy(student, target) + 0.6 * 9 * kl
+    torch.testing.assert_close(loss, expected)
+    assert DistillationLoss(alpha=1.0, temperature=2.0)(teacher, target, teacher).abs() < 1e-6
+    with pytest.raises(ValueError, match="distill_alpha"):
+        DistillationLoss(alpha=1.5, temperature=2.0)
+
+
+def test_distillation_trains_a_student_towards_the_teacher(trained_run, data_dir, tmp_path):
+    out, _ = trained_run
+    student = TINY.with_overrides(
+        model="vgg_fer_fast", epochs=2, teacher=str(out / "best.pt"), distill_alpha=1.0, distill_temperature=1.0
+    )
+    fit(student, data_dir, tmp_path / "student", device="cpu")
+    losses = [float(row["train_loss"]) for row in read_log(tmp_path / "student" / "log.csv")]
+    assert losses[1] < losses[0], losses  # alpha 1: the loss is the KL divergence to the teacher alone
+    cached = torch.load(tmp_path / "student" / "teacher_logits.pt", weights_only=True)["logits"]
+    assert cached.shape[1] == len(CLASSES) and torch.isfinite(cached).all()
+    assert load_checkpoint(tmp_path / "student" / "best.pt")["meta"]["config"]["teacher"] == str(out / "best.pt")
+
+
+def test_distillation_refuses_mixup():
+    with pytest.raises(ValueError, match="mixup"):
+        TrainConfig.from_dict({"teacher": "t.pt", "augment": {"mixup_alpha": 0.2}})

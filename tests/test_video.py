@@ -5,6 +5,7 @@ bad inputs and the resumable batch."""
 from __future__ import annotations
 
 import json
+import warnings
 from collections.abc import Sequence
 from fractions import Fraction
 from pathlib import Path
@@ -16,14 +17,26 @@ import pandas as pd
 import pytest
 import torch
 
+from fer_video.backends import onnxruntime_available
+from fer_video.backends.gru import OnnxGruSmoother, OnnxGruStep
 from fer_video.cli import main
 from fer_video.constants import CLASSES
+from fer_video.pretrained import default_gru_path
 from fer_video.recognizer import EmotionRecognizer
-from fer_video.temporal import TemporalGRU
-from fer_video.video import LiveAnalyzer, VideoError, VideoOptions, VideoSource, annotate_batch, annotate_video
+from fer_video.temporal import TemporalGRU, make_smoother
+from fer_video.video import (
+    LiveAnalyzer,
+    VideoError,
+    VideoOptions,
+    VideoSource,
+    annotate_batch,
+    annotate_video,
+    load_models,
+)
 from fer_video.video.decode import sample_indices
 from fer_video.video.encode import AnnotatedVideoWriter
 from fer_video.video.tracker import iou_matrix
+from test_pretrained import write_tiny_model
 
 SIZE = (320, 240)  # width, height
 FPS = 10
@@ -366,9 +379,49 @@ def test_live_analyzer_keeps_ids_and_resets_on_a_new_stream(astronaut, recognize
 
 def test_options_are_validated():
     for bad in (VideoOptions(fps=-1), VideoOptions(smoothing="median"), VideoOptions(detect_every=0),
-                VideoOptions(detector="yolo"), VideoOptions(max_duration_s=0)):  # fmt: skip
+                VideoOptions(detector="yolo"), VideoOptions(max_duration_s=0), VideoOptions(model="huge")):  # fmt: skip
         with pytest.raises(ValueError):
             bad.validate()
+
+
+@pytest.mark.skipif(not onnxruntime_available(), reason="ONNX Runtime is not installed")
+@pytest.mark.filterwarnings("ignore:emotion_gru.pt was trained on the embeddings of another CNN")
+def test_the_gru_runs_on_onnx_runtime_when_the_cnn_does(clip, tmp_path, monkeypatch):
+    if not default_gru_path().is_file():
+        pytest.skip(f"shipped GRU missing: {default_gru_path()}")
+    monkeypatch.setenv("FER_VIDEO_CACHE", str(tmp_path / "cache"))  # exports made here, on first use
+    tables, grus = {}, {}
+    for backend in ("torch", "onnx"):
+        options = VideoOptions(fps=0, smoothing="gru", write_video=False, device="cpu", backend=backend,
+                               max_duration_s=2.5)  # fmt: skip
+        recognizer, grus[backend] = load_models(options)
+        assert recognizer.classifier.backend_name == backend
+        report = annotate_video(clip, tmp_path / backend, options, recognizer, grus[backend])
+        tables[backend] = pd.read_csv(report.timeline_csv)
+    assert isinstance(grus["torch"], TemporalGRU) and isinstance(grus["onnx"], OnnxGruStep)
+    assert isinstance(make_smoother("gru", grus["onnx"]), OnnxGruSmoother)
+    torch_table, onnx_table = tables["torch"], tables["onnx"]
+    assert len(torch_table) >= 15 and list(torch_table["frame"]) == list(onnx_table["frame"])
+    assert torch_table["frame"].max() > max(GAP)  # the track's state was carried over the gap
+    difference = np.abs(torch_table[list(CLASSES)].to_numpy() - onnx_table[list(CLASSES)].to_numpy())
+    assert difference.max() <= 1e-4 + 1e-9  # at most one unit of the CSV's fourth decimal
+
+
+def test_video_command_runs_the_fast_model(clip, tmp_path, monkeypatch):
+    models = tmp_path / "models"
+    models.mkdir()
+    write_tiny_model(models, "fast")
+    monkeypatch.setenv("FER_VIDEO_MODELS", str(models))
+    out = tmp_path / "out"
+    args = ["video", str(clip), "--out", str(out), "--model", "fast", "--fps", "5", "--no-video", "--device", "cpu",
+            "--backend", "torch"]  # fmt: skip
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # the fast GRU is loaded with the fast CNN: no mismatch warning
+        assert main(args) == 0
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["options"]["model"] == "fast" and summary["options"]["smoothing"] == "gru"
+    assert summary["faces_found"]
+    assert main([*args[:3], str(tmp_path / "other"), "--model", "standard", *args[6:]]) == 2  # not in this folder
 
 
 @pytest.mark.skipif("libsvtav1" not in av.codecs_available, reason="this PyAV build has no AV1 encoder")

@@ -22,7 +22,7 @@ from fer_video.app.charts import probability_figure
 from fer_video.constants import CLASSES
 from fer_video.imaging import ImageSource, annotate_image, load_image
 from fer_video.recognizer import EmotionRecognizer, FaceResult, results_table
-from fer_video.temporal.model import TemporalGRU
+from fer_video.temporal import GruModel
 from fer_video.video import (
     LiveAnalyzer,
     TrackState,
@@ -102,7 +102,7 @@ def analyse_video(
     path: str | os.PathLike,
     out_dir: str | os.PathLike,
     recognizer: EmotionRecognizer,
-    gru: TemporalGRU | None,
+    gru: GruModel | None,
     fps: float,
     smoothing: str,
     max_seconds: float,
@@ -141,7 +141,7 @@ class LiveSession:
 
     @classmethod
     def create(
-        cls, recognizer: EmotionRecognizer, smoothing: str, gru: TemporalGRU | None, history_s: float = 20.0
+        cls, recognizer: EmotionRecognizer, smoothing: str, gru: GruModel | None, history_s: float = 20.0
     ) -> LiveSession:
         return cls(LiveAnalyzer(recognizer, smoothing=smoothing, gru=gru), smoothing, history_s)
 

@@ -20,11 +20,12 @@ from fer_video.app.errors import uploaded_image, uploads_named, user_errors
 from fer_video.app.examples import write_example_image, write_example_video
 from fer_video.app.settings import AppSettings
 from fer_video.app.workspace import AppWorkspace
+from fer_video.backends.gru import load_gru_for_backend
 from fer_video.checkpoint import CheckpointError
 from fer_video.imaging import CLASS_COLORS
+from fer_video.pretrained import DEFAULT_MODEL
 from fer_video.recognizer import EmotionRecognizer
-from fer_video.temporal.model import TemporalGRU, load_gru
-from fer_video.temporal.smoothing import SMOOTHING_KINDS
+from fer_video.temporal import SMOOTHING_KINDS, GruModel
 
 logger = logging.getLogger(__name__)
 
@@ -35,11 +36,15 @@ emotions are smoothed over time. Uploads and results stay on this server and are
 about an hour."""
 
 
-def load_default_gru(device: str | torch.device = "auto") -> TemporalGRU | None:
-    """The shipped temporal GRU, or None (with a logged warning) when it is missing or unreadable,
-    so the app still serves images, and videos with ``ema`` / ``none`` smoothing."""
+def load_default_gru(
+    device: str | torch.device = "auto", model: str = DEFAULT_MODEL, backend: str = "torch"
+) -> GruModel | None:
+    """The shipped temporal GRU of ``model``, run like the CNN (``backend``: the CNN's resolved
+    backend, see :func:`~fer_video.backends.gru.load_gru_for_backend`), or None (with a logged
+    warning) when it is missing or unreadable, so the app still serves images, and videos with
+    ``ema`` / ``none`` smoothing."""
     try:
-        return load_gru(device=device)
+        return load_gru_for_backend(backend, device, model=model)
     except CheckpointError as error:
         logger.warning("smoothing 'gru' is not offered: %s", error)
         return None
@@ -47,15 +52,19 @@ def load_default_gru(device: str | torch.device = "auto") -> TemporalGRU | None:
 
 def build_app(
     recognizer: EmotionRecognizer | None = None,
-    gru: TemporalGRU | None = None,
+    gru: GruModel | None = None,
     settings: AppSettings | None = None,
     workspace: AppWorkspace | None = None,
+    model: str = DEFAULT_MODEL,
 ) -> gr.Blocks:
-    """The app, its models loaded once: ``recognizer`` (default: shipped CNN + MTCNN) and ``gru``
-    (default: the shipped GRU when present; without one, smoothing offers ``ema`` and ``none``)."""
+    """The app, its models loaded once and used for images, videos and the live view:
+    ``recognizer`` (default: the CNN of the shipped ``model`` + MTCNN) and ``gru`` (default: the
+    recognizer's model's GRU when present, run like its CNN; without one, smoothing offers
+    ``ema`` and ``none``)."""
     settings = settings or AppSettings()
-    recognizer = recognizer or EmotionRecognizer()
-    gru = gru if gru is not None else load_default_gru(recognizer.device)
+    recognizer = recognizer or EmotionRecognizer(model=model)
+    if gru is None:
+        gru = load_default_gru(recognizer.device, recognizer.model, recognizer.classifier.backend_name)
     workspace = workspace or AppWorkspace.create()
     smoothing = [kind for kind in SMOOTHING_KINDS if kind != "gru" or gru is not None]
     with gr.Blocks(title="fer-video", analytics_enabled=False, delete_cache=(1800, 3600)) as demo:
@@ -127,7 +136,7 @@ def _image_tab(recognizer: EmotionRecognizer, workspace: AppWorkspace) -> None:
 
 def _video_tab(
     recognizer: EmotionRecognizer,
-    gru: TemporalGRU | None,
+    gru: GruModel | None,
     smoothing_choices: list[str],
     settings: AppSettings,
     workspace: AppWorkspace,
@@ -197,7 +206,7 @@ def _video_tab(
 
 
 def _live_tab(
-    recognizer: EmotionRecognizer, gru: TemporalGRU | None, smoothing_choices: list[str], settings: AppSettings
+    recognizer: EmotionRecognizer, gru: GruModel | None, smoothing_choices: list[str], settings: AppSettings
 ) -> None:
     with gr.Row():
         with gr.Column():

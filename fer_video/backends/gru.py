@@ -2,7 +2,8 @@
 
 :class:`OnnxGruSmoother` keeps the contract of ``fer_video.temporal``'s smoothers
 (``update(probs, embedding)`` per frame, ``probs=None`` for a missed frame) and gives the same
-probabilities as the PyTorch ``GruSmoother``.
+probabilities as the PyTorch ``GruSmoother``. :func:`load_gru_for_backend` picks the GRU that
+runs like the emotion CNN: this step when the CNN runs on ONNX Runtime, else the PyTorch module.
 """
 
 from __future__ import annotations
@@ -11,9 +12,12 @@ import os
 from pathlib import Path
 
 import numpy as np
+import torch
 
 from fer_video.backends.session import open_session
 from fer_video.export.onnx import GRU_INPUTS, GRU_OUTPUTS
+from fer_video.pretrained import DEFAULT_MODEL, default_gru_path
+from fer_video.temporal.model import TemporalGRU, load_gru
 
 
 class OnnxGruStep:
@@ -28,16 +32,18 @@ class OnnxGruStep:
 
     @classmethod
     def from_checkpoint(
-        cls, weights: str | os.PathLike | None = None, cnn_weights: str | os.PathLike | None = None, threads: int = 1
+        cls,
+        weights: str | os.PathLike | None = None,
+        cnn_weights: str | os.PathLike | None = None,
+        threads: int = 1,
+        model: str = DEFAULT_MODEL,
     ) -> OnnxGruStep:
-        """The shipped GRU (or ``weights``), exported on first use to the cache; warns like
-        ``load_gru`` when ``cnn_weights`` is not the CNN it was trained on."""
+        """The GRU of the shipped ``model`` (or ``weights``), exported on first use to the cache;
+        warns like ``load_gru`` when ``cnn_weights`` is not the CNN it was trained on."""
         from fer_video.export.cache import gru_onnx
-        from fer_video.pretrained import default_gru_path
-        from fer_video.temporal.model import load_gru
 
-        source = Path(weights) if weights else default_gru_path()
-        gru = load_gru(source, device="cpu", cnn_weights=cnn_weights)
+        source = Path(weights) if weights else default_gru_path(model)
+        gru = load_gru(source, device="cpu", cnn_weights=cnn_weights, model=model)
         return cls(gru_onnx(source, gru), threads)
 
     def initial_state(self, batch_size: int) -> np.ndarray:
@@ -94,3 +100,19 @@ def _frame_vector(values: np.ndarray | None, size: int) -> np.ndarray:
     if vector.shape != (size,):
         raise ValueError(f"expected a vector of {size} values, got shape {vector.shape} (CNN and GRU mismatch?)")
     return vector
+
+
+def load_gru_for_backend(
+    backend: str,
+    device: str | torch.device = "auto",
+    weights: str | os.PathLike | None = None,
+    cnn_weights: str | os.PathLike | None = None,
+    model: str = DEFAULT_MODEL,
+) -> TemporalGRU | OnnxGruStep:
+    """The temporal GRU of the shipped ``model`` (or ``weights``), run like the emotion CNN: one
+    ONNX Runtime step at a time (:class:`OnnxGruStep`, on the CPU) when the CNN's resolved
+    ``backend`` is ``onnx`` or ``onnx-int8``, else the PyTorch module on ``device``. Either
+    gives per-track smoothers through ``fer_video.temporal.make_smoother("gru", ...)``."""
+    if backend in ("onnx", "onnx-int8"):
+        return OnnxGruStep.from_checkpoint(weights, cnn_weights, model=model)
+    return load_gru(weights, device=device, cnn_weights=cnn_weights, model=model)

@@ -7,6 +7,7 @@ import signal
 import sys
 
 from fer_video.cli.image_cmd import add_backend_option
+from fer_video.cli.options import add_model_option
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -29,8 +30,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "--concurrency", type=int, default=1, help="analyses of each kind run at once; others queue (default 1)"
     )
     parser.add_argument("--queue-size", type=int, default=20, help="most requests waiting in the queue (default 20)")
-    parser.add_argument("--weights", help="emotion CNN weights (default: the shipped models/emotion_cnn.pt)")
-    parser.add_argument("--gru-weights", help="temporal GRU weights (default: the shipped models/emotion_gru.pt)")
+    add_model_option(parser)
+    parser.add_argument("--weights", help="emotion CNN weights (default: the CNN of --model)")
+    parser.add_argument("--gru-weights", help="temporal GRU weights (default: the GRU of --model)")
     parser.add_argument("--detector", default="mtcnn", choices=("mtcnn", "haar"), help="face detector (default mtcnn)")
     parser.add_argument("--device", default="auto", help="auto | cpu | cuda[:N]")
     add_backend_option(parser)
@@ -44,8 +46,8 @@ def run(args: argparse.Namespace) -> int:
         from fer_video.app import AppSettings, AppWorkspace, build_app, launch_app
     except ImportError as error:
         raise UserError(f"the app needs Gradio ({error}); install it with: pip install 'fer-video[app]'") from None
+    from fer_video.backends.gru import load_gru_for_backend
     from fer_video.recognizer import EmotionRecognizer
-    from fer_video.temporal.model import load_gru
 
     if not 0 < args.port < 65536:
         raise ValueError(f"--port must be between 1 and 65535, got {args.port}")
@@ -56,9 +58,13 @@ def run(args: argparse.Namespace) -> int:
         queue_size=args.queue_size,
     )
     recognizer = EmotionRecognizer(
-        weights=args.weights, detector=args.detector, device=args.device, backend=args.backend
+        weights=args.weights, model=args.model, detector=args.detector, device=args.device, backend=args.backend
     )
-    gru = load_gru(args.gru_weights, device=recognizer.device, cnn_weights=args.weights) if args.gru_weights else None
+    gru = None  # build_app loads the GRU of --model, or does without it
+    if args.gru_weights:
+        gru = load_gru_for_backend(
+            recognizer.classifier.backend_name, recognizer.device, args.gru_weights, args.weights, args.model
+        )
     workspace = AppWorkspace.create()
     signal.signal(signal.SIGTERM, _exit_on_sigterm)  # so `finally` cleans up under a service manager too
     try:

@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import argparse
 
-from fer_video.cli.options import add_data_option
+from fer_video.cli.options import add_data_option, add_model_option
 from fer_video.constants import SPLITS
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser("evaluate", help="accuracy, F1, confusion matrix and report for a checkpoint")
-    parser.add_argument("--weights", help="checkpoint to score (default: the shipped models/emotion_cnn.pt)")
+    add_model_option(parser, "the shipped model to score")
+    parser.add_argument("--weights", help="checkpoint to score (default: the --model's CNN in models/)")
     add_data_option(parser)
     parser.add_argument("--split", default="publictest", choices=SPLITS, help="split to score (default: publictest)")
     parser.add_argument(
@@ -31,9 +32,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from fer_video.evaluate import evaluate_checkpoint
+    from fer_video.pretrained import default_cnn_path
 
     result = evaluate_checkpoint(
-        weights=args.weights,
+        weights=args.weights or default_cnn_path(args.model),
         data_path=args.data,
         split=args.split,
         tta=args.tta,

@@ -6,8 +6,10 @@ import argparse
 import sys
 from pathlib import Path
 
+from fer_video.cli.options import add_model_option
+
 FORMATS = ("onnx", "onnx-int8")
-MODELS = ("cnn", "gru")
+PARTS = ("cnn", "gru")
 #: Random crops the exported CNN is checked on against PyTorch.
 CHECK_CROPS = 32
 
@@ -21,10 +23,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "onnx-int8 quantizes the CNN (static, calibrated on FER2013 Training crops).",
     )
     parser.add_argument("--format", choices=FORMATS, default="onnx", help="onnx (fp32) or onnx-int8 (default: onnx)")
-    parser.add_argument(
-        "--model", choices=MODELS, default="cnn", help="cnn, or gru (its one-frame step) (default: cnn)"
-    )
-    parser.add_argument("--weights", help="checkpoint to export (default: the shipped models/emotion_{cnn,gru}.pt)")
+    parser.add_argument("--part", choices=PARTS, default="cnn", help="cnn, or gru (its one-frame step) (default: cnn)")
+    add_model_option(parser, "the shipped model to export")
+    parser.add_argument("--weights", help="checkpoint to export (default: the --model's CNN or GRU file)")
     parser.add_argument("--out", required=True, help="ONNX file to write (.onnx)")
     parser.add_argument("--overwrite", action="store_true", help="replace --out if it exists")
     parser.add_argument("--calibration-data", help="FER2013 file for onnx-int8 (default: $FER2013_PATH or ../shared)")
@@ -37,27 +38,29 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> int:
     from fer_video.backends import onnxruntime_available
     from fer_video.evaluate.outputs import check_overwrite
+    from fer_video.pretrained import default_cnn_path, default_gru_path
 
     out = Path(args.out)
     if out.suffix.lower() != ".onnx":
         raise ValueError(f"--out must end in .onnx, got {out}")
-    if args.model == "gru" and args.format != "onnx":
-        raise ValueError("only the CNN can be quantized: use --format onnx with --model gru")
+    if args.part == "gru" and args.format != "onnx":
+        raise ValueError("only the CNN can be quantized: use --format onnx with --part gru")
     if args.calibration_crops < 1:
         raise ValueError(f"--calibration-crops must be at least 1, got {args.calibration_crops}")
     if not onnxruntime_available():
         raise ValueError("exporting needs ONNX and ONNX Runtime: pip install onnxruntime onnx")
     check_overwrite([out], args.overwrite)
-    if args.model == "gru":
-        _export_gru(args.weights, out)
+    if args.part == "gru":
+        _export_gru(args.weights or default_gru_path(args.model), out)
     else:
-        _export_cnn(args.weights, out, args.format == "onnx-int8", args.calibration_data, args.calibration_crops)
+        source = args.weights or default_cnn_path(args.model)
+        _export_cnn(source, out, args.format == "onnx-int8", args.calibration_data, args.calibration_crops)
     print(f"wrote {out} ({out.stat().st_size / 2**20:.1f} MiB)", file=sys.stderr)
     return 0
 
 
 def _export_cnn(
-    weights: str | None, out: Path, int8: bool, calibration_data: str | None, calibration_crops: int
+    weights: str | Path, out: Path, int8: bool, calibration_data: str | None, calibration_crops: int
 ) -> None:
     import tempfile
 
@@ -66,10 +69,9 @@ def _export_cnn(
     from fer_video.classifier import CropClassifier
     from fer_video.export import export_classifier
     from fer_video.export.quantize import quantize_classifier, training_calibration_crops
-    from fer_video.pretrained import default_cnn_path
-    from fer_video.temporal.model import file_sha256
+    from fer_video.checkpoint import file_sha256
 
-    source = Path(weights) if weights else default_cnn_path()
+    source = Path(weights)
     reference = CropClassifier.from_file(source, device="cpu", backend="torch")
     sha = file_sha256(source)
     if int8:
@@ -91,12 +93,12 @@ def _export_cnn(
     )
 
 
-def _export_gru(weights: str | None, out: Path) -> None:
+def _export_gru(weights: str | Path, out: Path) -> None:
     from fer_video.backends.gru import OnnxGruStep
     from fer_video.export import export_gru_step
-    from fer_video.pretrained import default_gru_path
-    from fer_video.temporal.model import file_sha256, load_gru
+    from fer_video.checkpoint import file_sha256
+    from fer_video.temporal.model import load_gru
 
-    source = Path(weights) if weights else default_gru_path()
+    source = Path(weights)
     export_gru_step(load_gru(source, device="cpu"), out, file_sha256(source))
     OnnxGruStep(out)  # fails here, with a clear message, if ONNX Runtime cannot run it

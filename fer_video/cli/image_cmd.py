@@ -13,6 +13,7 @@ import numpy as np
 from tqdm import tqdm
 
 from fer_video.backends import BACKENDS
+from fer_video.cli.options import add_model_option
 from fer_video.faces import DETECTORS
 
 if TYPE_CHECKING:
@@ -35,7 +36,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--no-detect", action="store_true", help="the images are already face crops")
     parser.add_argument("--recursive", action="store_true", help="also search subfolders of folder arguments")
     parser.add_argument("--detector", choices=DETECTORS, default="mtcnn", help="face detector (default: mtcnn)")
-    parser.add_argument("--weights", help="emotion CNN checkpoint (default: the shipped model)")
+    add_model_option(parser)
+    parser.add_argument("--weights", help="emotion CNN checkpoint (default: the CNN of --model)")
     parser.add_argument("--device", default="auto", help="auto | cpu | cuda[:N]")
     add_backend_option(parser)
     parser.add_argument(
@@ -120,6 +122,7 @@ def run(args: argparse.Namespace) -> int:
         check_overwrite([out / RESULTS_CSV, *outputs], args.overwrite)
     recognizer = EmotionRecognizer(
         weights=args.weights,
+        model=args.model,
         detector=args.detector,
         device=args.device,
         margin=args.margin,

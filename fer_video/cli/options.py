@@ -4,9 +4,22 @@ from __future__ import annotations
 
 import argparse
 
+from fer_video.pretrained import DEFAULT_MODEL, SHIPPED_MODELS
+
 
 def add_data_option(parser: argparse.ArgumentParser) -> None:
     """``--data``: where FER2013 is (resolved by :func:`fer_video.data.require_fer2013_path`)."""
     parser.add_argument(
         "--data", help="FER2013 folder, zip or csv (default: $FER2013_PATH or ../shared/data/fer2013.zip)"
+    )
+
+
+def add_model_option(parser: argparse.ArgumentParser, purpose: str = "shipped emotion model") -> None:
+    """``--model``: which shipped model runs (see :data:`fer_video.pretrained.SHIPPED_MODELS`)."""
+    described = "; ".join(f"{name} = {shipped.summary}" for name, shipped in SHIPPED_MODELS.items())
+    parser.add_argument(
+        "--model",
+        choices=tuple(SHIPPED_MODELS),
+        default=DEFAULT_MODEL,
+        help=f"{purpose}: {described} (default: {DEFAULT_MODEL})",
     )

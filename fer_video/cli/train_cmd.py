@@ -22,6 +22,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--resume", action="store_true", help="continue the run in --out from its last checkpoint")
     parser.add_argument("--epochs", type=int, help="override the config's number of epochs")
     parser.add_argument("--init-from", help="start from this checkpoint's weights (overrides the config's init_from)")
+    parser.add_argument("--teacher", help="distil from this checkpoint (overrides the config's teacher)")
     parser.add_argument(
         "--device",
         default="auto",
@@ -39,6 +40,8 @@ def run(args: argparse.Namespace) -> int:
         config = config.with_overrides(epochs=args.epochs)
     if args.init_from:
         config = config.with_overrides(init_from=args.init_from)
+    if args.teacher:
+        config = config.with_overrides(teacher=args.teacher)
     data = require_fer2013_path(args.data)
     out = Path(args.out or Path("runs") / config.name)
     result = fit(config, data, out, resume=args.resume, device=args.device)

@@ -7,6 +7,7 @@ import argparse
 from tqdm import tqdm
 
 from fer_video.cli.image_cmd import add_backend_option
+from fer_video.cli.options import add_model_option
 from fer_video.faces import DETECTORS
 from fer_video.temporal import SMOOTHING_KINDS
 from fer_video.video.pipeline import DEFAULT_DETECT_EVERY
@@ -26,6 +27,7 @@ def add_video_options(parser: argparse.ArgumentParser) -> None:
                         help="full face detection on every K-th analysed frame; in between, tracked faces are "
                         f"re-checked where expected (default: {DEFAULT_DETECT_EVERY}; 1 = detect on every frame)")  # fmt: skip
     parser.add_argument("--detector", choices=DETECTORS, default="mtcnn", help="face detector (default: mtcnn)")
+    add_model_option(parser)
     parser.add_argument("--device", default="auto", help="auto | cpu | cuda[:N]")
     add_backend_option(parser)
     parser.add_argument("--max-duration", type=float, metavar="SECONDS", help="analyse only the start of each video")
@@ -43,6 +45,7 @@ def options_from_args(args: argparse.Namespace):
         detector=args.detector,
         device=args.device,
         backend=args.backend,
+        model=args.model,
         overwrite=args.overwrite,
         max_duration_s=args.max_duration,
     )

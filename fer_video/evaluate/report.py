@@ -35,6 +35,7 @@ def output_paths(out_dir: Path, with_training_curves: bool) -> dict[str, Path]:
     }
     if with_training_curves:
         names["training_curves_png"] = "training_curves.png"
+        names["training_log"] = "training_log.csv"
     return {role: out_dir / name for role, name in names.items()}
 
 
@@ -114,5 +115,6 @@ def write_evaluation(
     )
     if training_log is not None:
         plot_training_curves(training_log, paths["training_curves_png"], title=result["model"])
+        _write_csv(training_log, paths["training_log"], index=False)
     write_text_atomic(paths["metrics"], json.dumps(result, indent=2) + "\n")
     write_text_atomic(paths["report"], render_report(result))

@@ -13,6 +13,7 @@ from typing import Any
 
 from torch import nn
 
+from fer_video.checkpoint import file_sha256
 from fer_video.export.onnx import EXPORT_VERSION, OnnxModelError, export_classifier, export_gru_step, read_metadata
 
 
@@ -35,8 +36,6 @@ def classifier_onnx(
     ``model``/``meta``: the checkpoint already loaded (spares loading it again). ``int8``: the
     statically quantized graph, calibrated on FER2013 Training crops (needs the data set).
     """
-    from fer_video.temporal.model import file_sha256
-
     sha = file_sha256(weights)
     fp32 = _cache_file(f"{sha}.onnx")
     if not _is_current(fp32, sha):
@@ -57,8 +56,6 @@ def classifier_onnx(
 
 def gru_onnx(weights: str | os.PathLike, gru: nn.Module) -> Path:
     """The cached ONNX export of one step of the temporal GRU ``gru`` loaded from ``weights``."""
-    from fer_video.temporal.model import file_sha256
-
     sha = file_sha256(weights)
     path = _cache_file(f"{sha}.gru_step.onnx")
     if not _is_current(path, sha):

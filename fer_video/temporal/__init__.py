@@ -8,6 +8,8 @@ from fer_video.temporal.model import TemporalGRU, load_gru
 from fer_video.temporal.smoothing import (
     DEFAULT_EMA_ALPHA,
     SMOOTHING_KINDS,
+    GruModel,
+    StepGru,
     TrackSmoother,
     make_smoother,
     smooth_sequence,
@@ -16,6 +18,8 @@ from fer_video.temporal.smoothing import (
 __all__ = [
     "DEFAULT_EMA_ALPHA",
     "SMOOTHING_KINDS",
+    "GruModel",
+    "StepGru",
     "TemporalGRU",
     "TrackSmoother",
     "load_gru",

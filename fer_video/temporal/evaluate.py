@@ -13,11 +13,12 @@ import numpy as np
 import pandas as pd
 import torch
 
+from fer_video.checkpoint import file_sha256
 from fer_video.pretrained import default_cnn_path, load_classifier
 from fer_video.temporal.clips import ClipFeatures, simulated_sets
 from fer_video.temporal.config import TemporalConfig
 from fer_video.temporal.metrics import sequence_metrics
-from fer_video.temporal.model import TemporalGRU, file_sha256, load_gru
+from fer_video.temporal.model import TemporalGRU, load_gru
 from fer_video.temporal.report import write_report
 from fer_video.temporal.smoothing import DEFAULT_EMA_ALPHA, smooth_sequence
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 import os
 import warnings
 from pathlib import Path
@@ -11,9 +10,10 @@ from typing import Any
 import torch
 from torch import nn
 
-from fer_video.checkpoint import CheckpointError, load_checkpoint, save_atomic
+from fer_video.checkpoint import CheckpointError, file_sha256, load_checkpoint, save_atomic
 from fer_video.constants import NUM_CLASSES
 from fer_video.device import resolve_device
+from fer_video.pretrained import DEFAULT_MODEL, default_cnn_path, default_gru_path
 
 META_KEYS = ("embed_dim", "hidden_size", "classes", "fps", "cnn_sha256")
 
@@ -114,43 +114,34 @@ def load_gru(
     path: str | os.PathLike | None = None,
     device: str | torch.device = "auto",
     cnn_weights: str | os.PathLike | None = None,
+    model: str = DEFAULT_MODEL,
 ) -> TemporalGRU:
-    """The shipped temporal GRU (``models/emotion_gru.pt``) or ``path``, in eval mode.
+    """The temporal GRU of the shipped ``model`` (``standard``: ``models/emotion_gru.pt``;
+    ``fast``: ``models/emotion_gru_fast.pt``) or ``path``, in eval mode.
 
-    Warns when the CNN weights (``cnn_weights``, default the shipped CNN) are not the file
+    Warns when the CNN weights (``cnn_weights``, default the CNN of ``model``) are not the file
     the GRU was trained on: its inputs are that CNN's embeddings.
     """
-    from fer_video.pretrained import default_cnn_path, default_gru_path
-
-    source = Path(path) if path else default_gru_path()
+    source = Path(path) if path else default_gru_path(model)
     resolved = resolve_device(device)
     payload = load_checkpoint(source, map_location=resolved)
     meta = payload["meta"]
     try:
-        model = TemporalGRU(
+        gru = TemporalGRU(
             embed_dim=int(meta["embed_dim"]),
             num_classes=len(meta["classes"]),
             hidden_size=int(meta["hidden_size"]),
             dropout=float(meta.get("dropout", 0.0)),
         )
-        model.load_state_dict(payload["model"])
+        gru.load_state_dict(payload["model"])
     except (KeyError, RuntimeError) as error:
         raise CheckpointError(f"{source} is not a temporal GRU checkpoint: {error}") from error
-    model.meta = meta
-    cnn = Path(cnn_weights) if cnn_weights else default_cnn_path()
+    gru.meta = meta
+    cnn = Path(cnn_weights) if cnn_weights else default_cnn_path(model)
     if cnn.is_file() and file_sha256(cnn) != meta["cnn_sha256"]:
         warnings.warn(
             f"{source.name} was trained on the embeddings of another CNN than {cnn} (sha256 differs); "
             "retrain it with `fer-video train-temporal` for reliable smoothing",
             stacklevel=2,
         )
-    return model.to(resolved).eval()
-
-
-def file_sha256(path: str | os.PathLike) -> str:
-    """SHA-256 of a weights file, recorded with the GRU to detect a CNN swap."""
-    digest = hashlib.sha256()
-    with Path(path).open("rb") as handle:
-        for chunk in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
+    return gru.to(resolved).eval()

@@ -25,6 +25,21 @@ class TrackSmoother(Protocol):
         ...
 
 
+class StepGru(Protocol):
+    """A temporal GRU run outside PyTorch that makes its own per-track smoothers, e.g.
+    :class:`fer_video.backends.gru.OnnxGruStep` (ONNX Runtime)."""
+
+    num_classes: int
+
+    def smoother(self) -> TrackSmoother:
+        """A fresh smoother for one face track."""
+        ...
+
+
+#: What ``gru`` smoothing runs: the PyTorch module, or a :class:`StepGru` such as the ONNX step.
+GruModel = TemporalGRU | StepGru
+
+
 class NoSmoother:
     """Passes the CNN's probabilities through; holds the last ones while the face is missing."""
 
@@ -86,8 +101,9 @@ def _frame_tensor(values: np.ndarray | None, size: int, device: torch.device) ->
     return tensor.view(1, 1, size)
 
 
-def make_smoother(kind: str, gru: TemporalGRU | None = None, ema_alpha: float = DEFAULT_EMA_ALPHA) -> TrackSmoother:
-    """A fresh smoother for one track: ``"gru"`` (needs ``gru``), ``"ema"`` or ``"none"``."""
+def make_smoother(kind: str, gru: GruModel | None = None, ema_alpha: float = DEFAULT_EMA_ALPHA) -> TrackSmoother:
+    """A fresh smoother for one track: ``"gru"`` (needs ``gru``: a :class:`TemporalGRU` or a
+    :class:`StepGru` such as the ONNX Runtime step), ``"ema"`` or ``"none"``."""
     if kind == "none":
         return NoSmoother(gru.num_classes if gru is not None else NUM_CLASSES)
     if kind == "ema":
@@ -95,7 +111,7 @@ def make_smoother(kind: str, gru: TemporalGRU | None = None, ema_alpha: float = 
     if kind == "gru":
         if gru is None:
             raise ValueError("smoothing 'gru' needs a loaded GRU (fer_video.temporal.load_gru())")
-        return GruSmoother(gru)
+        return GruSmoother(gru) if isinstance(gru, TemporalGRU) else gru.smoother()
     raise ValueError(f"unknown smoothing '{kind}'; expected one of {', '.join(SMOOTHING_KINDS)}")
 
 
@@ -103,7 +119,7 @@ def smooth_sequence(
     kind: str,
     probs: np.ndarray,
     embeddings: np.ndarray | None = None,
-    gru: TemporalGRU | None = None,
+    gru: GruModel | None = None,
     ema_alpha: float = DEFAULT_EMA_ALPHA,
     present: np.ndarray | None = None,
 ) -> np.ndarray:
@@ -117,7 +133,8 @@ def smooth_sequence(
     smoother = make_smoother(kind, gru, ema_alpha)
     if isinstance(smoother, GruSmoother):
         return _gru_sequence(smoother.gru, probs, embeddings, present)
-    out = [smoother.update(p if seen else None, None) for p, seen in zip(probs, present)]
+    rows = embeddings if embeddings is not None else [None] * len(probs)
+    out = [smoother.update(p if seen else None, e if seen else None) for p, e, seen in zip(probs, rows, present)]
     return np.stack(out) if out else np.zeros((0, probs.shape[-1]), dtype=np.float32)
 
 

@@ -13,7 +13,7 @@ import torch
 import torch.nn.functional as F
 from tqdm.auto import tqdm
 
-from fer_video.checkpoint import hardware_description
+from fer_video.checkpoint import file_sha256, hardware_description
 from fer_video.constants import CLASSES
 from fer_video.pretrained import default_cnn_path, default_gru_path, load_classifier
 from fer_video.temporal.clips import ClipFeatures, simulated_sets
@@ -24,7 +24,7 @@ from fer_video.temporal.evaluate import (
     smoother_metrics,
     torch_threads,
 )
-from fer_video.temporal.model import TemporalGRU, file_sha256, save_gru
+from fer_video.temporal.model import TemporalGRU, save_gru
 from fer_video.train.engine import set_seed, warmup_cosine
 
 

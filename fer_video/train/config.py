@@ -18,6 +18,9 @@ class TrainConfig:
     model: str = "vgg_fer_small"
     model_kwargs: dict[str, Any] = field(default_factory=dict)
     init_from: str = ""  # checkpoint whose weights start this run (fine-tuning); "" = random init
+    teacher: str = ""  # checkpoint to distil from (knowledge distillation); "" = labels only
+    distill_alpha: float = 0.7  # weight of the teacher's soft targets in the loss (with ``teacher``)
+    distill_temperature: float = 2.0
     epochs: int = 30
     batch_size: int = 128
     optimizer: str = "sgd"  # sgd (nesterov) | adamw
@@ -52,7 +55,10 @@ class TrainConfig:
             values["augment"] = AugmentConfig(**values.get("augment", {}))
         except TypeError as error:  # an unknown preprocess/augment key
             raise ValueError(f"bad preprocess/augment config: {error}") from error
-        return cls(**values)
+        config = cls(**values)
+        if config.teacher and (config.augment.mixup_alpha > 0 or config.augment.cutmix_alpha > 0):
+            raise ValueError("distillation (teacher) cannot be combined with mixup/cutmix")
+        return config
 
     @classmethod
     def from_yaml(cls, path: str | os.PathLike) -> "TrainConfig":

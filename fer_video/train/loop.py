@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import csv
-import hashlib
 import os
 import time
 from collections.abc import Callable
@@ -17,7 +16,7 @@ from sklearn.utils.class_weight import compute_class_weight
 from timm.utils import ModelEmaV3
 from torch import nn
 
-from fer_video.checkpoint import hardware_description, load_checkpoint, save_atomic
+from fer_video.checkpoint import file_sha256, hardware_description, load_checkpoint, save_atomic
 from fer_video.constants import CLASSES
 from fer_video.data import FaceArrays, load_fer2013
 from fer_video.models import create_model
@@ -30,6 +29,7 @@ from fer_video.train.distributed import (
     main_process_first,
     wrap_model,
 )
+from fer_video.train.distill import DistillationLoss, teacher_logits
 from fer_video.train.engine import evaluate, set_seed, train_one_epoch, warmup_cosine
 from fer_video.transforms import TrainAugment, build_mix
 
@@ -44,11 +44,7 @@ def data_fingerprint(path: str | os.PathLike) -> dict[str, Any]:
     source = Path(path)
     info: dict[str, Any] = {"name": source.name}
     if source.is_file():
-        digest = hashlib.sha256()
-        with source.open("rb") as handle:
-            for chunk in iter(lambda: handle.read(1 << 20), b""):
-                digest.update(chunk)
-        info.update(size=source.stat().st_size, sha256=digest.hexdigest())
+        info.update(size=source.stat().st_size, sha256=file_sha256(source))
     return info
 
 
@@ -135,7 +131,12 @@ def _fit(
         weight = torch.tensor(
             compute_class_weight("balanced", classes=np.arange(len(CLASSES)), y=train.labels), dtype=torch.float32
         ).to(run_device)
-    criterion = nn.CrossEntropyLoss(weight=weight, label_smoothing=config.label_smoothing)
+    criterion: nn.Module = nn.CrossEntropyLoss(weight=weight, label_smoothing=config.label_smoothing)
+    soft_targets = None
+    if config.teacher:
+        criterion = DistillationLoss(config.distill_alpha, config.distill_temperature, config.label_smoothing, weight)
+        with main_process_first(context):  # rank 0 computes and caches the teacher's logits, the others read them
+            soft_targets = teacher_logits(config.teacher, train.images, run_device, out / "teacher_logits.pt")
     augment = TrainAugment(config.augment, config.preprocess)
     mix = build_mix(config.augment, len(CLASSES))
     amp = config.amp and run_device.type == "cuda"
@@ -173,7 +174,7 @@ def _fit(
         train_stats = train_one_epoch(
             parallel_model, images, labels, augment, mix, criterion, optimizer, scheduler, run_device,
             config.batch_size, ema, config.channels_last, amp, description=f"epoch {epoch + 1}/{config.epochs}",
-            context=context, step_callback=step_callback,
+            context=context, step_callback=step_callback, teacher_logits=soft_targets,
         )
         broadcast_buffers(model, context)  # every rank scores (and rank 0 saves) rank 0's BatchNorm statistics
         val_stats = evaluate(

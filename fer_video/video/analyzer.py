@@ -20,7 +20,7 @@ import numpy as np
 
 from fer_video.faces import FaceDetections, align_faces
 from fer_video.recognizer import EmotionRecognizer
-from fer_video.temporal import TemporalGRU, TrackSmoother, make_smoother
+from fer_video.temporal import GruModel, TrackSmoother, make_smoother
 from fer_video.video.state import TrackState
 from fer_video.video.timing import StageTimer
 from fer_video.video.tracker import TENTATIVE, IouTracker
@@ -38,7 +38,8 @@ class _FrameFaces:
 class FaceTrackAnalyzer:
     """Stateful per-face emotion analysis of consecutive frames (see the module docstring).
 
-    ``smoothing`` is a :data:`fer_video.temporal.SMOOTHING_KINDS` name (``gru`` needs ``gru``);
+    ``smoothing`` is a :data:`fer_video.temporal.SMOOTHING_KINDS` name (``gru`` needs ``gru``:
+    the PyTorch GRU or its ONNX Runtime step, see :func:`~fer_video.video.pipeline.load_shipped_gru`);
     a face unseen for more than ``max_gap_frames`` analysed frames ends its track; ``min_hits``
     sightings in a row confirm a new face. Stage times go to ``timer``.
     """
@@ -47,7 +48,7 @@ class FaceTrackAnalyzer:
         self,
         recognizer: EmotionRecognizer,
         smoothing: str = "gru",
-        gru: TemporalGRU | None = None,
+        gru: GruModel | None = None,
         detect_every: int = 1,
         max_gap_frames: int = 10,
         min_hits: int = 2,

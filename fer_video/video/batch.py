@@ -20,7 +20,7 @@ from pathlib import Path
 from tqdm import tqdm
 
 from fer_video.recognizer import EmotionRecognizer
-from fer_video.temporal import TemporalGRU
+from fer_video.temporal import GruModel
 from fer_video.video.decode import VIDEO_SUFFIXES
 from fer_video.video.errors import VideoError
 from fer_video.video.outputs import holds_only_outputs, is_complete
@@ -99,7 +99,7 @@ def annotate_into(
     out_dir: Path,
     options: VideoOptions,
     recognizer: EmotionRecognizer,
-    gru: TemporalGRU | None,
+    gru: GruModel | None,
     progress: Callable[[float], None] | None = None,
 ) -> VideoReport:
     """:func:`annotate_video` for one video of a batch: first clears what a killed run left in
@@ -123,7 +123,7 @@ def annotate_batch(
     out_root: str | os.PathLike,
     options: VideoOptions | None = None,
     recognizer: EmotionRecognizer | None = None,
-    gru: TemporalGRU | None = None,
+    gru: GruModel | None = None,
     show_progress: bool = False,
     progress: Callable[[float], None] | None = None,
 ) -> BatchReport:

@@ -8,7 +8,7 @@ import math
 import numpy as np
 
 from fer_video.recognizer import EmotionRecognizer
-from fer_video.temporal import TemporalGRU
+from fer_video.temporal import GruModel
 from fer_video.video.analyzer import FaceTrackAnalyzer
 from fer_video.video.pipeline import MAX_GAP_S, load_shipped_gru
 from fer_video.video.state import TrackState
@@ -25,9 +25,9 @@ class LiveAnalyzer:
     backwards starts a new stream (:meth:`reset`).
     """
 
-    def __init__(self, recognizer: EmotionRecognizer, smoothing: str = "gru", gru: TemporalGRU | None = None) -> None:
+    def __init__(self, recognizer: EmotionRecognizer, smoothing: str = "gru", gru: GruModel | None = None) -> None:
         if smoothing == "gru" and gru is None:
-            gru = load_shipped_gru(recognizer.device)
+            gru = load_shipped_gru(recognizer)
         self.analyzer = FaceTrackAnalyzer(recognizer, smoothing, gru)
         self._last_time: float | None = None
         self._rate = _DEFAULT_RATE

@@ -14,16 +14,16 @@ import os
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
 import numpy as np
-import torch
 
 from fer_video.backends import BACKENDS
 from fer_video.faces import DETECTORS
+from fer_video.pretrained import DEFAULT_MODEL, SHIPPED_MODELS
 from fer_video.recognizer import EmotionRecognizer
-from fer_video.temporal import SMOOTHING_KINDS, TemporalGRU
+from fer_video.temporal import SMOOTHING_KINDS, GruModel
 from fer_video.video.analyzer import FaceTrackAnalyzer
 from fer_video.video.decode import VideoSource
 from fer_video.video.encode import AnnotatedVideoWriter
@@ -42,6 +42,9 @@ from fer_video.video.timing import StageTimer
 
 #: A face undetected for longer than this (seconds) ends its track; if it returns, it gets a new id.
 MAX_GAP_S = 1.0
+#: A new face becomes a track once seen for this long (and at least twice): at high analysis rates,
+#: one-off false detections at the frame's edge last a frame or two (results/bench_video.md).
+MIN_TRACK_S = 0.1
 #: Analysed frames decoded and processed together, at most ...
 CHUNK_FRAMES = 32
 #: ... and at most this many bytes of decoded frames (4K video gets smaller chunks).
@@ -63,7 +66,9 @@ class VideoOptions:
     MTCNN re-checks the tracked faces where they are expected (a full detection where one is
     missing), Haar leaves the tracker's estimates (see :mod:`fer_video.video.analyzer`);
     ``max_duration_s``: analyse only the start of long videos; ``backend`` runs the emotion CNN
-    (``auto``, ``torch``, ``onnx`` or ``onnx-int8``, see :mod:`fer_video.backends`)."""
+    (``auto``, ``torch``, ``onnx`` or ``onnx-int8``, see :mod:`fer_video.backends`) and the GRU
+    alike; ``model``: the shipped model (``standard`` or ``fast``, see
+    :data:`fer_video.pretrained.SHIPPED_MODELS`), its CNN and its GRU."""
 
     fps: float = 10.0
     smoothing: str = "gru"
@@ -72,6 +77,7 @@ class VideoOptions:
     detector: str = "mtcnn"
     device: str = "auto"
     backend: str = "auto"
+    model: str = DEFAULT_MODEL
     overwrite: bool = False
     max_duration_s: float | None = None
 
@@ -86,6 +92,8 @@ class VideoOptions:
             raise ValueError(f"unknown face detector {self.detector!r}; choose one of: {', '.join(DETECTORS)}")
         if self.backend not in BACKENDS:
             raise ValueError(f"unknown backend {self.backend!r}; choose one of: {', '.join(BACKENDS)}")
+        if self.model not in SHIPPED_MODELS:
+            raise ValueError(f"unknown model {self.model!r}; choose one of: {', '.join(SHIPPED_MODELS)}")
         if self.max_duration_s is not None and not self.max_duration_s > 0:
             raise ValueError(f"max_duration_s must be positive, got {self.max_duration_s}")
 
@@ -114,19 +122,23 @@ class VideoReport:
         return self.duration_s / self.processing_s if self.processing_s > 0 else float("inf")
 
 
-def load_models(options: VideoOptions) -> tuple[EmotionRecognizer, TemporalGRU | None]:
-    """The recognizer (shipped CNN + chosen detector) and, for ``gru`` smoothing, the shipped GRU."""
-    recognizer = EmotionRecognizer(detector=options.detector, device=options.device, backend=options.backend)
-    return recognizer, load_shipped_gru(recognizer.device) if options.smoothing == "gru" else None
+def load_models(options: VideoOptions) -> tuple[EmotionRecognizer, GruModel | None]:
+    """The recognizer (the CNN of ``options.model`` + chosen detector) and, for ``gru``
+    smoothing, that model's GRU (see :func:`load_shipped_gru`)."""
+    recognizer = EmotionRecognizer(
+        model=options.model, detector=options.detector, device=options.device, backend=options.backend
+    )
+    return recognizer, load_shipped_gru(recognizer) if options.smoothing == "gru" else None
 
 
-def load_shipped_gru(device: str | torch.device) -> TemporalGRU:
-    """The shipped temporal GRU; a missing or broken file names the alternatives."""
+def load_shipped_gru(recognizer: EmotionRecognizer) -> GruModel:
+    """The shipped temporal GRU of the recognizer's model, run like its CNN: by ONNX Runtime when
+    the CNN is, else by PyTorch on its device; a missing or broken file names the alternatives."""
+    from fer_video.backends.gru import load_gru_for_backend
     from fer_video.checkpoint import CheckpointError
-    from fer_video.temporal import load_gru
 
     try:
-        return load_gru(device=device)
+        return load_gru_for_backend(recognizer.classifier.backend_name, recognizer.device, model=recognizer.model)
     except CheckpointError as error:
         raise CheckpointError(f"{error} (train it with `fer-video train-temporal`, or use --smoothing ema)") from None
 
@@ -136,16 +148,19 @@ def annotate_video(
     out_dir: str | os.PathLike,
     options: VideoOptions | None = None,
     recognizer: EmotionRecognizer | None = None,
-    gru: TemporalGRU | None = None,
+    gru: GruModel | None = None,
     progress: Progress | None = None,
 ) -> VideoReport:
     """Analyse the video at ``path`` and write ``annotated.mp4`` (unless ``options.write_video``
     is off), ``timeline.csv``, ``summary.json``, ``summary.csv`` and ``timeline.png`` into
-    ``out_dir``. Models are loaded unless given (pass them when annotating many videos);
+    ``out_dir``. Models are loaded unless given (pass them when annotating many videos; a given
+    recognizer's model replaces ``options.model``);
     ``progress`` receives the fraction done (0..1). Raises :class:`VideoError` for unreadable
     input or an output folder that cannot (or may not) be written."""
     started = time.perf_counter()
     options = options or VideoOptions()
+    if recognizer is not None:
+        options = replace(options, model=recognizer.model)
     options.validate()
     timer = StageTimer()
     out_dir = Path(out_dir)
@@ -154,7 +169,7 @@ def annotate_video(
         if recognizer is None:
             recognizer, gru = load_models(options)
         elif options.smoothing == "gru" and gru is None:
-            gru = load_shipped_gru(recognizer.device)
+            gru = load_shipped_gru(recognizer)
         analyzer = _make_analyzer(source, options, recognizer, gru, timer)
         indices = source.analysis_indices(options.fps, options.max_duration_s)
         frame_limit = source.frame_limit(options.max_duration_s)
@@ -207,14 +222,18 @@ def _make_analyzer(
     source: VideoSource,
     options: VideoOptions,
     recognizer: EmotionRecognizer,
-    gru: TemporalGRU | None,
+    gru: GruModel | None,
     timer: StageTimer,
 ) -> FaceTrackAnalyzer:
-    """An analyzer whose tracks survive :data:`MAX_GAP_S` seconds without being seen."""
+    """An analyzer whose tracks survive :data:`MAX_GAP_S` seconds without being seen and start after
+    :data:`MIN_TRACK_S` seconds of sightings."""
     own_rate = source.info.fps or 30.0
     rate = min(options.fps, own_rate) if options.fps > 0 else own_rate
     max_gap_frames = max(1, math.ceil(MAX_GAP_S * rate))
-    return FaceTrackAnalyzer(recognizer, options.smoothing, gru, options.detect_every, max_gap_frames, timer=timer)
+    min_hits = max(2, round(MIN_TRACK_S * rate))
+    return FaceTrackAnalyzer(
+        recognizer, options.smoothing, gru, options.detect_every, max_gap_frames, min_hits=min_hits, timer=timer
+    )
 
 
 def _analyse(

@@ -115,6 +115,9 @@ def run_study(
         sampler=optuna.samplers.TPESampler(seed=config.seed, n_startup_trials=random_trials),
         pruner=optuna.pruners.MedianPruner(n_startup_trials=2, n_warmup_steps=0),
     )
+    configured = configured_values(config, space)
+    if configured:
+        study.enqueue_trial(configured)  # trial 0: the recipe as configured, the baseline to beat
     started = time.perf_counter()
     for _ in range(trials):
         trial = study.ask(space)
@@ -134,6 +137,26 @@ def run_study(
     }
     write_study_outputs(study, out, summary)
     return study
+
+
+def configured_values(config: TrainConfig, space: dict[str, BaseDistribution]) -> dict[str, Any]:
+    """The config's own value for every searched key, when all are set and inside the space (else {})."""
+    values = config.to_dict()
+    chosen = {}
+    for key, distribution in space.items():
+        section, _, sub = key.partition(".")
+        holder = values[section] if sub else values
+        value = holder.get(sub or key)
+        if value is None or not _inside(distribution, value):
+            return {}
+        chosen[key] = value
+    return chosen
+
+
+def _inside(distribution: BaseDistribution, value: Any) -> bool:
+    if isinstance(distribution, CategoricalDistribution):
+        return value in distribution.choices
+    return distribution.low <= value <= distribution.high
 
 
 def majority_class_accuracy(data_path: str | os.PathLike) -> float:

@@ -112,6 +112,7 @@ def test_tune_runs_trials_and_writes_results(workspace, capsys):
     table = pd.read_csv(out / "trials.csv")
     assert table["trial"].tolist() == [0, 1] and set(table["state"]) <= {"complete", "pruned"}
     assert table["lr"].between(0.01, 0.1).all() and table["epochs_run"].tolist() == [1, 1]
+    assert table.loc[0, "lr"] == pytest.approx(TINY_RECIPE["lr"])  # trial 0: the recipe as configured
     assert (out / "tune_results.png").stat().st_size > 0
     best = table.loc[table["publictest_acc"].idxmax()]
     assert yaml.safe_load((out / "best_config.yaml").read_text())["lr"] == pytest.approx(best["lr"], rel=1e-5)
@@ -119,6 +120,21 @@ def test_tune_runs_trials_and_writes_results(workspace, capsys):
     assert (out / "trials" / "000" / "log.csv").exists() and not list(out.glob("trials/*/*.pt"))
     assert main([*argv, "--out", str(out)]) == 2  # an earlier study is never overwritten silently
     assert "already exist" in capsys.readouterr().err
+
+
+def test_configured_values_need_every_searched_key_set_and_in_range():
+    from fer_video.train import TrainConfig
+    from fer_video.tune import configured_values, search_space_distributions
+
+    erasing = {"augment.erasing_prob": {"type": "float", "low": 0, "high": 0.5}}
+    config = TrainConfig.from_dict({**TINY_RECIPE, "search_space": {**TINY_RECIPE["search_space"], **erasing}})
+    space = search_space_distributions(config)
+    assert configured_values(config, space) == {"lr": 0.05, "augment.erasing_prob": config.augment.erasing_prob}
+    assert configured_values(config.with_overrides(lr=0.5), space) == {}  # outside the space: no baseline trial
+    dropout_space = search_space_distributions(
+        config.with_overrides(search_space={"model_kwargs.drop_rate": {"type": "float", "low": 0, "high": 1}})
+    )
+    assert configured_values(config, dropout_space) == {}  # not set in the config (the model's default)
 
 
 def test_tune_rejects_a_bad_search_space(workspace, tmp_path, capsys):

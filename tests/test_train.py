@@ -162,7 +162,8 @@ def test_distillation_trains_a_student_towards_the_teacher(trained_run, data_dir
     fit(student, data_dir, tmp_path / "student", device="cpu")
     losses = [float(row["train_loss"]) for row in read_log(tmp_path / "student" / "log.csv")]
     assert losses[1] < losses[0], losses  # alpha 1: the loss is the KL divergence to the teacher alone
-    cached = torch.load(tmp_path / "student" / "teacher_logits.pt", weights_only=True)["logits"]
+    (cache_file,) = (tmp_path / "cache" / "distill").glob("*.pt")  # private_cache: FER_VIDEO_CACHE=tmp_path/cache
+    cached = torch.load(cache_file, weights_only=True)["logits"]
     assert cached.shape[1] == len(CLASSES) and torch.isfinite(cached).all()
     assert load_checkpoint(tmp_path / "student" / "best.pt")["meta"]["config"]["teacher"] == str(out / "best.pt")
 

@@ -20,6 +20,7 @@ from pathlib import Path, PurePosixPath
 import numpy as np
 from PIL import Image, UnidentifiedImageError
 
+from fer_video.cache import cache_dir as default_cache_dir
 from fer_video.constants import (
     CLASSES,
     FER2013_CSV_TO_CANONICAL,
@@ -246,10 +247,7 @@ def _group_by_split(images: np.ndarray, labels: np.ndarray, splits: np.ndarray) 
 
 
 def _cache_root(cache_dir: str | os.PathLike | None) -> Path:
-    if cache_dir:
-        return Path(cache_dir)
-    env = os.environ.get("FER_VIDEO_CACHE")
-    return Path(env) if env else Path.home() / ".cache" / "fer_video"
+    return Path(cache_dir) if cache_dir else default_cache_dir()
 
 
 def _cache_file(source: Path, cache_dir: str | os.PathLike | None) -> Path:

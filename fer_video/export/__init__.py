@@ -4,7 +4,8 @@
     path = classifier_onnx("models/emotion_cnn.pt")   # exported once, then reused from the cache
 """
 
-from fer_video.export.cache import cache_dir, classifier_onnx, gru_onnx
+from fer_video.cache import cache_dir
+from fer_video.export.cache import classifier_onnx, gru_onnx
 from fer_video.export.onnx import EXPORT_VERSION, OPSET, export_classifier, export_gru_step
 
 __all__ = [

@@ -13,16 +13,9 @@ from typing import Any
 
 from torch import nn
 
+from fer_video.cache import cache_dir
 from fer_video.checkpoint import file_sha256
 from fer_video.export.onnx import EXPORT_VERSION, OnnxModelError, export_classifier, export_gru_step, read_metadata
-
-
-def cache_dir() -> Path:
-    """Where fer-video keeps files it derives from the shipped weights."""
-    override = os.environ.get("FER_VIDEO_CACHE")
-    if override:
-        return Path(override)
-    return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "fer_video"
 
 
 def classifier_onnx(

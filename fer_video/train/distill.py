@@ -1,8 +1,8 @@
 """Knowledge distillation: a small student learns from a trained teacher's soft predictions.
 
 The teacher's logits on every (clean) training image are computed once, averaged over the image
-and its mirror image, and cached beside the run; the student then trains on augmented views
-against ``(1 - alpha) * cross-entropy(labels) + alpha * T^2 * KL(teacher_T || student_T)``
+and its mirror image, and cached (``<cache>/distill/``, keyed by the teacher file and the images);
+the student then trains on augmented views against ``(1 - alpha) * cross-entropy(labels) + alpha * T^2 * KL(teacher_T || student_T)``
 (Hinton et al., 2015), where ``_T`` means softmax at temperature ``T``.
 """
 
@@ -10,13 +10,13 @@ from __future__ import annotations
 
 import hashlib
 import os
-from pathlib import Path
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
 
+from fer_video.cache import cache_dir
 from fer_video.checkpoint import file_sha256, load_checkpoint, model_from_checkpoint, preprocess_config
 from fer_video.classifier import predict_logits_and_features
 
@@ -42,23 +42,17 @@ class DistillationLoss(nn.Module):
         return (1 - self.alpha) * self.hard(logits, target) + self.alpha * t * t * soft
 
 
-def teacher_logits(
-    teacher_path: str | os.PathLike, images: np.ndarray, device: torch.device, cache_path: Path | None = None
-) -> torch.Tensor:
-    """The teacher's flip-averaged logits (N, C) on uint8 ``images`` (N, H, W), cached in ``cache_path``.
-
-    The cache is reused only when it was made by the same teacher file on the same images.
-    """
-    key = f"{file_sha256(teacher_path)}:{hashlib.sha256(np.ascontiguousarray(images).data).hexdigest()}"
-    if cache_path is not None and cache_path.is_file():
-        cached = torch.load(cache_path, weights_only=True)
-        if cached.get("key") == key:
-            return cached["logits"]
+def teacher_logits(teacher_path: str | os.PathLike, images: np.ndarray, device: torch.device) -> torch.Tensor:
+    """The teacher's flip-averaged logits (N, C) on uint8 ``images`` (N, H, W), computed once per
+    (teacher file, images) and then read from the cache."""
+    key = hashlib.sha256(f"{file_sha256(teacher_path)}:".encode() + np.ascontiguousarray(images).data).hexdigest()
+    cache_path = cache_dir() / "distill" / f"{key[:32]}.pt"
+    if cache_path.is_file():
+        return torch.load(cache_path, weights_only=True)["logits"]
     model, meta = model_from_checkpoint(load_checkpoint(teacher_path), device)
     logits, _ = predict_logits_and_features(model, images, preprocess_config(meta), device, flip_tta=True)
-    if cache_path is not None:
-        cache_path.parent.mkdir(parents=True, exist_ok=True)
-        partial = cache_path.with_name(f".{cache_path.name}.{os.getpid()}.tmp")
-        torch.save({"key": key, "logits": logits}, partial)
-        partial.replace(cache_path)
+    cache_path.parent.mkdir(parents=True, exist_ok=True)
+    partial = cache_path.with_name(f".{cache_path.name}.{os.getpid()}.tmp")
+    torch.save({"teacher": str(teacher_path), "logits": logits}, partial)
+    partial.replace(cache_path)
     return logits

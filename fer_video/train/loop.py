@@ -136,7 +136,7 @@ def _fit(
     if config.teacher:
         criterion = DistillationLoss(config.distill_alpha, config.distill_temperature, config.label_smoothing, weight)
         with main_process_first(context):  # rank 0 computes and caches the teacher's logits, the others read them
-            soft_targets = teacher_logits(config.teacher, train.images, run_device, out / "teacher_logits.pt")
+            soft_targets = teacher_logits(config.teacher, train.images, run_device)
     augment = TrainAugment(config.augment, config.preprocess)
     mix = build_mix(config.augment, len(CLASSES))
     amp = config.amp and run_device.type == "cuda"

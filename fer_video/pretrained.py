@@ -28,7 +28,9 @@ class ShippedModel:
 SHIPPED_MODELS: dict[str, ShippedModel] = {
     "standard": ShippedModel("emotion_cnn.pt", "emotion_gru.pt", "vgg_fer_small, 1.8M parameters"),
     "fast": ShippedModel(
-        "emotion_cnn_fast.pt", "emotion_gru_fast.pt", "vgg_fer_fast distilled from standard, 0.44M parameters, ~4x fewer multiply-adds, same PublicTest accuracy"
+        "emotion_cnn_fast.pt",
+        "emotion_gru_fast.pt",
+        "vgg_fer_fast distilled from standard, 0.44M parameters, ~4x fewer multiply-adds, less robust to blurred faces",
     ),
 }
 DEFAULT_MODEL = "standard"

@@ -1,7 +1,7 @@
 """Benchmark the emotion CNNs' backends on face crops: PyTorch vs ONNX Runtime (fp32, int8).
 
-For each shipped model (standard, fast) and each backend: crops/s through ``CropClassifier.predict`` (preprocessing included) at batch 1
-and batch 64, PublicTest accuracy and the largest probability difference from PyTorch on the
+For each shipped model (standard, fast) and each backend: crops/s through
+``CropClassifier.predict`` (preprocessing included) at batch 1 and batch 64, PublicTest accuracy and the largest probability difference from PyTorch on the
 same real crops; and the temporal GRU's per-frame step (PyTorch vs ONNX Runtime) in updates/s.
 Targets on 2 CPU cores, batch 64: >= 1,000 crops/s (issue #3), >= 2,000 crops/s (issue #7).
 Writes results/bench_crops.json and results/bench_crops.md.
@@ -37,7 +37,7 @@ BATCHES = (1, 64)
 def get_args_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument(
-        "--models", nargs="+", default=list(SHIPPED_MODELS), choices=list(SHIPPED_MODELS), help="shipped CNNs to compare"
+        "--models", nargs="+", default=list(SHIPPED_MODELS), choices=list(SHIPPED_MODELS), help="shipped CNNs"
     )
     parser.add_argument("--weights", help="benchmark this CNN checkpoint instead of the shipped ones")
     parser.add_argument("--gru-weights", help="temporal GRU checkpoint (default: the shipped model)")

@@ -6,8 +6,8 @@ import argparse
 import json
 
 from fer_video.cli.options import add_data_option, add_model_option
-from fer_video.pretrained import DEFAULT_MODEL
 from fer_video.data import require_fer2013_path
+from fer_video.pretrained import DEFAULT_MODEL
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:

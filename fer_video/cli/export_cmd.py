@@ -51,7 +51,7 @@ def run(args: argparse.Namespace) -> int:
         raise ValueError("exporting needs ONNX and ONNX Runtime: pip install onnxruntime onnx")
     check_overwrite([out], args.overwrite)
     if args.part == "gru":
-        _export_gru(args.weights or default_gru_path(args.model), out)
+        _export_gru(args.weights or default_gru_path(args.model), out, args.model)
     else:
         source = args.weights or default_cnn_path(args.model)
         _export_cnn(source, out, args.format == "onnx-int8", args.calibration_data, args.calibration_crops)
@@ -93,12 +93,13 @@ def _export_cnn(
     )
 
 
-def _export_gru(weights: str | Path, out: Path) -> None:
+def _export_gru(weights: str | Path, out: Path, model: str) -> None:
+    """Export the GRU step; ``model``'s CNN is the one the GRU's sha256 check compares against."""
     from fer_video.backends.gru import OnnxGruStep
     from fer_video.export import export_gru_step
     from fer_video.checkpoint import file_sha256
     from fer_video.temporal.model import load_gru
 
     source = Path(weights)
-    export_gru_step(load_gru(source, device="cpu"), out, file_sha256(source))
+    export_gru_step(load_gru(source, device="cpu", model=model), out, file_sha256(source))
     OnnxGruStep(out)  # fails here, with a clear message, if ONNX Runtime cannot run it

@@ -2,8 +2,9 @@
 
 The teacher's logits on every (clean) training image are computed once, averaged over the image
 and its mirror image, and cached (``<cache>/distill/``, keyed by the teacher file and the images);
-the student then trains on augmented views against ``(1 - alpha) * cross-entropy(labels) + alpha * T^2 * KL(teacher_T || student_T)``
-(Hinton et al., 2015), where ``_T`` means softmax at temperature ``T``.
+the student then trains on augmented views against
+``(1 - alpha) * cross-entropy(labels) + alpha * T^2 * KL(teacher_T || student_T)`` (Hinton et al., 2015),
+where ``_T`` means softmax at temperature ``T``.
 """
 
 from __future__ import annotations
@@ -24,7 +25,9 @@ from fer_video.classifier import predict_logits_and_features
 class DistillationLoss(nn.Module):
     """Cross-entropy on the labels blended with the KL divergence to the teacher's soft targets."""
 
-    def __init__(self, alpha: float, temperature: float, label_smoothing: float = 0.0, weight: torch.Tensor | None = None):
+    def __init__(
+        self, alpha: float, temperature: float, label_smoothing: float = 0.0, weight: torch.Tensor | None = None
+    ) -> None:
         super().__init__()
         if not 0.0 <= alpha <= 1.0:
             raise ValueError(f"distill_alpha must be in [0, 1], got {alpha}")

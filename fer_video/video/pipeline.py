@@ -21,7 +21,7 @@ import numpy as np
 
 from fer_video.backends import BACKENDS
 from fer_video.faces import DETECTORS
-from fer_video.pretrained import DEFAULT_MODEL, SHIPPED_MODELS
+from fer_video.pretrained import DEFAULT_MODEL, shipped_model
 from fer_video.recognizer import EmotionRecognizer
 from fer_video.temporal import SMOOTHING_KINDS, GruModel
 from fer_video.video.analyzer import FaceTrackAnalyzer
@@ -92,8 +92,7 @@ class VideoOptions:
             raise ValueError(f"unknown face detector {self.detector!r}; choose one of: {', '.join(DETECTORS)}")
         if self.backend not in BACKENDS:
             raise ValueError(f"unknown backend {self.backend!r}; choose one of: {', '.join(BACKENDS)}")
-        if self.model not in SHIPPED_MODELS:
-            raise ValueError(f"unknown model {self.model!r}; choose one of: {', '.join(SHIPPED_MODELS)}")
+        shipped_model(self.model)  # an unknown name is a ValueError naming the choices
         if self.max_duration_s is not None and not self.max_duration_s > 0:
             raise ValueError(f"max_duration_s must be positive, got {self.max_duration_s}")
 

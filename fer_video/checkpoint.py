@@ -23,7 +23,20 @@ def hardware_description() -> str:
     """One line naming the machine that ran this process (for model cards)."""
     if torch.cuda.is_available():
         return f"{torch.cuda.get_device_name(0)} (CUDA), torch {torch.__version__}"
-    return f"{platform.processor() or platform.machine()} CPU x{os.cpu_count()}, torch {torch.__version__}"
+    return f"{cpu_model_name()} x{os.cpu_count()}, torch {torch.__version__}"
+
+
+def cpu_model_name() -> str:
+    """The CPU's marketing name where the OS tells it (Linux), plus its architecture."""
+    machine = platform.machine() or platform.processor() or "unknown"
+    try:
+        with open("/proc/cpuinfo", encoding="utf-8", errors="replace") as handle:
+            for line in handle:
+                if line.startswith("model name"):
+                    return f"{line.split(':', 1)[1].strip()} ({machine} CPU)"
+    except OSError:
+        pass
+    return f"{machine} CPU"
 
 
 def file_sha256(path: str | os.PathLike) -> str:

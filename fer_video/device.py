@@ -15,3 +15,17 @@ def resolve_device(name: str | torch.device | None = "auto") -> torch.device:
     if device.type == "cuda" and not torch.cuda.is_available():
         raise ValueError("--device cuda was asked for, but no CUDA device is available")
     return device
+
+
+def cpu_has_native_bf16() -> bool:
+    """True when the CPU multiplies bf16 in hardware (AMX tiles or AVX512-BF16), where bf16 autocast
+    speeds convolutions up instead of emulating them."""
+    return bool(torch.cpu._is_amx_tile_supported() or torch.cpu._is_avx512_bf16_supported())
+
+
+def use_bf16_autocast(device: torch.device, cuda_amp: bool, cpu_bf16: bool) -> bool:
+    """Whether training on ``device`` runs under bf16 autocast: on CUDA when ``cuda_amp``, on the
+    CPU when ``cpu_bf16`` and the CPU has native bf16 units."""
+    if device.type == "cuda":
+        return cuda_amp
+    return device.type == "cpu" and cpu_bf16 and cpu_has_native_bf16()

@@ -26,11 +26,13 @@ class ShippedModel:
 
 
 SHIPPED_MODELS: dict[str, ShippedModel] = {
-    "standard": ShippedModel("emotion_cnn.pt", "emotion_gru.pt", "vgg_fer_small, 1.8M parameters"),
+    "standard": ShippedModel(
+        "emotion_cnn.pt", "emotion_gru.pt", "vgg_fer, 7.1M parameters, the most accurate (~470M multiply-adds)"
+    ),
     "fast": ShippedModel(
         "emotion_cnn_fast.pt",
         "emotion_gru_fast.pt",
-        "vgg_fer_fast distilled from standard, 0.44M parameters, ~4x fewer multiply-adds, less robust to blurred faces",
+        "vgg_fer_fast, 0.44M parameters, ~16x fewer multiply-adds, less accurate and less robust to blurred faces",
     ),
 }
 DEFAULT_MODEL = "standard"

@@ -11,6 +11,7 @@ import pytest
 import torch
 
 import fer_video
+from fer_video.cli import main
 from fer_video.checkpoint import CheckpointError, file_sha256, save_atomic
 from fer_video.constants import CLASSES
 from fer_video.models import create_model
@@ -115,3 +116,23 @@ def test_the_real_fast_model_is_vgg_fer_fast(monkeypatch):
         pytest.skip(f"the fast model is not shipped yet: {default_cnn_path('fast')} is missing")
     classifier = fer_video.load_classifier(device="cpu", backend="torch", model="fast")
     assert classifier.meta["model"] == "vgg_fer_fast" and classifier.classes == CLASSES
+
+
+def test_export_pt_fp16_halves_the_weights_and_keeps_the_predictions(models_dir, tmp_path, capsys):
+    write_tiny_model(models_dir, "standard")
+    source, release = models_dir / "emotion_cnn.pt", tmp_path / "release.pt"
+    assert main(["export", "--format", "pt-fp16", "--out", str(release)]) == 0
+    assert "top-1 agreement" in capsys.readouterr().err
+    payload = torch.load(release, weights_only=True)
+    assert payload["meta"]["stored_dtype"] == "float16" and payload["meta"]["model"] == "vgg_fer_tiny"
+    floats = [t for t in payload["model"].values() if t.is_floating_point()]
+    assert floats and all(t.dtype == torch.float16 for t in floats)
+    assert release.stat().st_size < 0.7 * source.stat().st_size
+    crops = np.random.default_rng(1).integers(0, 256, (16, 48, 48), dtype=np.uint8)
+    full = fer_video.load_classifier(source, device="cpu", backend="torch").predict_proba(crops)
+    half = fer_video.load_classifier(release, device="cpu", backend="torch")
+    assert next(half.model.parameters()).dtype == torch.float32  # loaded back into the float32 model
+    np.testing.assert_allclose(half.predict_proba(crops), full, atol=5e-3)
+    assert main(["export", "--format", "pt-fp16", "--out", str(release)]) == 2  # no clobbering
+    assert main(["export", "--format", "pt-fp16", "--out", str(tmp_path / "release.onnx")]) == 2
+    assert "must end in .pt" in capsys.readouterr().err

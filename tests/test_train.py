@@ -13,7 +13,8 @@ from fer_video.classifier import CropClassifier
 from fer_video.constants import CLASSES
 from fer_video.models import create_model
 from fer_video.train import TrainConfig, fit
-from fer_video.train.distill import DistillationLoss
+from fer_video.device import cpu_has_native_bf16, use_bf16_autocast
+from fer_video.train.distill import DistillationLoss, teacher_logits
 from fer_video.transforms import AugmentConfig, EvalPreprocess, PreprocessConfig, TrainAugment, crops_to_tensor
 from synthetic_fer import tiny_dataset
 
@@ -171,3 +172,38 @@ def test_distillation_trains_a_student_towards_the_teacher(trained_run, data_dir
 def test_distillation_refuses_mixup():
     with pytest.raises(ValueError, match="mixup"):
         TrainConfig.from_dict({"teacher": "t.pt", "augment": {"mixup_alpha": 0.2}})
+
+
+def test_ensemble_teacher_averages_its_members_logits(trained_run, data_dir, tmp_path):
+    out, _ = trained_run
+    other = tmp_path / "other.pt"
+    fit(TINY.with_overrides(epochs=1, seed=1), data_dir, tmp_path / "other", device="cpu")
+    (tmp_path / "other" / "best.pt").rename(other)
+    images = np.random.default_rng(0).integers(0, 256, (6, 48, 48), dtype=np.uint8)
+    cpu = torch.device("cpu")
+    first, second = teacher_logits(out / "best.pt", images, cpu), teacher_logits(other, images, cpu)
+    assert not torch.allclose(first, second)
+    assert torch.allclose(teacher_logits([out / "best.pt", other], images, cpu), (first + second) / 2)
+    config = TrainConfig.from_dict({"teacher": [str(out / "best.pt"), str(other)]})
+    assert config.teacher == [str(out / "best.pt"), str(other)]
+    with pytest.raises(ValueError, match="at least one teacher"):
+        teacher_logits([], images, cpu)
+    with pytest.raises(CheckpointError, match="teacher checkpoint not found: .*missing.pt"):
+        teacher_logits([out / "best.pt", tmp_path / "missing.pt"], images, cpu)
+
+
+def test_bf16_autocast_only_where_asked_and_supported():
+    cpu, cuda = torch.device("cpu"), torch.device("cuda")
+    assert use_bf16_autocast(cuda, cuda_amp=True, cpu_bf16=False)
+    assert not use_bf16_autocast(cuda, cuda_amp=False, cpu_bf16=True)
+    assert not use_bf16_autocast(cpu, cuda_amp=True, cpu_bf16=False)
+    assert use_bf16_autocast(cpu, cuda_amp=False, cpu_bf16=True) == cpu_has_native_bf16()
+
+
+def test_cpu_bf16_training_lowers_the_loss(data_dir, tmp_path):
+    if not cpu_has_native_bf16():
+        pytest.skip("this CPU has no native bf16 units (AMX / AVX512-BF16): cpu_bf16 falls back to float32")
+    fit(TINY.with_overrides(cpu_bf16=True), data_dir, tmp_path / "bf16", device="cpu")
+    losses = [float(row["train_loss"]) for row in read_log(tmp_path / "bf16" / "log.csv")]
+    assert losses[-1] < losses[0], losses
+    assert load_checkpoint(tmp_path / "bf16" / "best.pt")["meta"]["bf16_autocast"] is True

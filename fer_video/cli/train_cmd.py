@@ -22,7 +22,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--resume", action="store_true", help="continue the run in --out from its last checkpoint")
     parser.add_argument("--epochs", type=int, help="override the config's number of epochs")
     parser.add_argument("--init-from", help="start from this checkpoint's weights (overrides the config's init_from)")
-    parser.add_argument("--teacher", help="distil from this checkpoint (overrides the config's teacher)")
+    parser.add_argument(
+        "--teacher", nargs="+", help="distil from this checkpoint, or the mean of several (overrides the config's teacher)"
+    )
     parser.add_argument(
         "--device",
         default="auto",

@@ -18,7 +18,7 @@ class TrainConfig:
     model: str = "vgg_fer_small"
     model_kwargs: dict[str, Any] = field(default_factory=dict)
     init_from: str = ""  # checkpoint whose weights start this run (fine-tuning); "" = random init
-    teacher: str = ""  # checkpoint to distil from (knowledge distillation); "" = labels only
+    teacher: str | list[str] = ""  # checkpoint(s) to distil from (several: their mean logits); "" = labels only
     distill_alpha: float = 0.7  # weight of the teacher's soft targets in the loss (with ``teacher``)
     distill_temperature: float = 2.0
     epochs: int = 30
@@ -38,7 +38,8 @@ class TrainConfig:
     max_train_samples: int = 0  # 0 = all; small values for smoke runs
     eval_flip_tta: bool = False
     channels_last: bool = False
-    amp: bool = True  # used on CUDA only
+    amp: bool = True  # bf16 autocast on CUDA
+    cpu_bf16: bool = False  # bf16 autocast on a CPU with native bf16 units (AMX / AVX512-BF16); ignored elsewhere
     preprocess: PreprocessConfig = field(default_factory=PreprocessConfig)
     augment: AugmentConfig = field(default_factory=AugmentConfig)
     search_space: dict[str, Any] = field(default_factory=dict)  # for `fer-video tune`

@@ -2,7 +2,8 @@
 
 The teacher's logits on every (clean) training image are computed once, averaged over the image
 and its mirror image, and cached (``<cache>/distill/``, keyed by the teacher file and the images);
-the student then trains on augmented views against
+an ensemble teacher (several checkpoints) gives the mean of its members' logits. The student
+trains on augmented views against
 ``(1 - alpha) * cross-entropy(labels) + alpha * T^2 * KL(teacher_T || student_T)`` (Hinton et al., 2015),
 where ``_T`` means softmax at temperature ``T``.
 """
@@ -11,6 +12,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+from collections.abc import Sequence
 
 import numpy as np
 import torch
@@ -18,7 +20,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from fer_video.cache import cache_dir
-from fer_video.checkpoint import file_sha256, load_checkpoint, model_from_checkpoint, preprocess_config
+from fer_video.checkpoint import CheckpointError, file_sha256, load_checkpoint, model_from_checkpoint, preprocess_config
 from fer_video.classifier import predict_logits_and_features
 
 
@@ -45,9 +47,21 @@ class DistillationLoss(nn.Module):
         return (1 - self.alpha) * self.hard(logits, target) + self.alpha * t * t * soft
 
 
-def teacher_logits(teacher_path: str | os.PathLike, images: np.ndarray, device: torch.device) -> torch.Tensor:
-    """The teacher's flip-averaged logits (N, C) on uint8 ``images`` (N, H, W), computed once per
+def teacher_logits(
+    teacher: str | os.PathLike | Sequence[str | os.PathLike], images: np.ndarray, device: torch.device
+) -> torch.Tensor:
+    """The teacher's flip-averaged logits (N, C) on uint8 ``images`` (N, H, W); with several teacher
+    checkpoints (an ensemble), the mean of their logits. Each teacher's are computed once per
     (teacher file, images) and then read from the cache."""
+    paths = [teacher] if isinstance(teacher, (str, os.PathLike)) else list(teacher)
+    if not paths:
+        raise ValueError("distillation needs at least one teacher checkpoint")
+    return torch.stack([_single_teacher_logits(path, images, device) for path in paths]).mean(dim=0)
+
+
+def _single_teacher_logits(teacher_path: str | os.PathLike, images: np.ndarray, device: torch.device) -> torch.Tensor:
+    if not os.path.isfile(teacher_path):
+        raise CheckpointError(f"teacher checkpoint not found: {teacher_path}")
     key = hashlib.sha256(f"{file_sha256(teacher_path)}:".encode() + np.ascontiguousarray(images).data).hexdigest()
     cache_path = cache_dir() / "distill" / f"{key[:32]}.pt"
     if cache_path.is_file():

@@ -19,6 +19,7 @@ from torch import nn
 from fer_video.checkpoint import file_sha256, hardware_description, load_checkpoint, save_atomic
 from fer_video.constants import CLASSES
 from fer_video.data import FaceArrays, load_fer2013
+from fer_video.device import use_bf16_autocast
 from fer_video.models import create_model
 from fer_video.train.config import TrainConfig
 from fer_video.train.distributed import (
@@ -139,7 +140,7 @@ def _fit(
             soft_targets = teacher_logits(config.teacher, train.images, run_device)
     augment = TrainAugment(config.augment, config.preprocess)
     mix = build_mix(config.augment, len(CLASSES))
-    amp = config.amp and run_device.type == "cuda"
+    amp = use_bf16_autocast(run_device, config.amp, config.cpu_bf16)
 
     start_epoch, best_acc, best_epoch, elapsed = 0, -1.0, -1, 0.0
     best_metrics: dict[str, Any] = {}
@@ -167,6 +168,7 @@ def _fit(
         "data": data_fingerprint(data_path),
         "hardware": hardware_description(),
         "world_size": context.world_size,
+        "bf16_autocast": amp,
     }
     patience_left = config.early_stopping_patience
     for epoch in range(start_epoch, config.epochs):

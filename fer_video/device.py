@@ -20,7 +20,8 @@ def resolve_device(name: str | torch.device | None = "auto") -> torch.device:
 def cpu_has_native_bf16() -> bool:
     """True when the CPU multiplies bf16 in hardware (AMX tiles or AVX512-BF16), where bf16 autocast
     speeds convolutions up instead of emulating them."""
-    return bool(torch.cpu._is_amx_tile_supported() or torch.cpu._is_avx512_bf16_supported())
+    probes = ("_is_amx_tile_supported", "_is_avx512_bf16_supported")  # private torch.cpu helpers (torch >= 2.3)
+    return any(getattr(torch.cpu, name, lambda: False)() for name in probes)
 
 
 def use_bf16_autocast(device: torch.device, cuda_amp: bool, cpu_bf16: bool) -> bool:

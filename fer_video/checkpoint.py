@@ -71,14 +71,19 @@ def load_checkpoint(path: str | os.PathLike, map_location: str | torch.device = 
     return payload
 
 
+def weights_state(payload: dict[str, Any], use_ema: bool = True) -> dict[str, torch.Tensor]:
+    """The state dict a checkpoint's model runs with: its EMA weights when it holds them (a run's
+    ``last.pt``) and ``use_ema``, else its ``model`` weights."""
+    return payload["ema"] if use_ema and payload.get("ema") else payload["model"]
+
+
 def model_from_checkpoint(
     payload: dict[str, Any], device: str | torch.device = "cpu", use_ema: bool = True
 ) -> tuple[nn.Module, dict[str, Any]]:
     """Rebuild the model a checkpoint describes, load its weights, and put it in eval mode."""
     meta = payload["meta"]
     model = create_model(meta["model"], num_classes=len(meta["classes"]), **meta.get("model_kwargs", {}))
-    state = payload["ema"] if use_ema and payload.get("ema") else payload["model"]
-    model.load_state_dict(state)
+    model.load_state_dict(weights_state(payload, use_ema))
     return model.to(device).eval(), meta
 
 

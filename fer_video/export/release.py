@@ -13,7 +13,7 @@ from typing import Any
 
 import torch
 
-from fer_video.checkpoint import load_checkpoint, save_atomic
+from fer_video.checkpoint import load_checkpoint, save_atomic, weights_state
 
 
 def half_state_dict(state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
@@ -26,7 +26,6 @@ def save_release_checkpoint(source: str | os.PathLike, out: str | os.PathLike) -
     """Write ``source``'s weights (its EMA weights when it holds them) in float16, with its
     metadata and ``meta["stored_dtype"] = "float16"``, to ``out`` atomically; returns the payload."""
     payload = load_checkpoint(source)
-    state = payload["ema"] if payload.get("ema") else payload["model"]
-    release = {"model": half_state_dict(state), "meta": {**payload["meta"], "stored_dtype": "float16"}}
+    release = {"model": half_state_dict(weights_state(payload)), "meta": {**payload["meta"], "stored_dtype": "float16"}}
     save_atomic(release, out)
     return release

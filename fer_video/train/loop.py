@@ -16,7 +16,7 @@ from sklearn.utils.class_weight import compute_class_weight
 from timm.utils import ModelEmaV3
 from torch import nn
 
-from fer_video.checkpoint import file_sha256, hardware_description, load_checkpoint, save_atomic
+from fer_video.checkpoint import file_sha256, hardware_description, load_checkpoint, save_atomic, weights_state
 from fer_video.constants import CLASSES
 from fer_video.data import FaceArrays, load_fer2013
 from fer_video.device import use_bf16_autocast
@@ -263,7 +263,7 @@ def _load_initial_weights(model: nn.Module, config: TrainConfig) -> None:
         raise ValueError(
             f"init_from {config.init_from} holds a '{state['meta'].get('model')}' model, not '{config.model}'"
         )
-    model.load_state_dict(state["ema"] if state.get("ema") else state["model"])
+    model.load_state_dict(weights_state(state))
 
 
 def _append_log(path: Path, row: dict[str, Any]) -> None:

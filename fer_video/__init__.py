@@ -8,28 +8,40 @@ Public API::
     classifier = fer_video.load_classifier()               # the shipped model ("standard")
     fast = fer_video.load_classifier(model="fast")         # or the faster one (SHIPPED_MODELS)
     probs = fer_video.classify_crops(data["publictest"].images[:8])
+
+Each name is imported on first use (:mod:`fer_video.lazy`), so ``import fer_video`` is cheap.
 """
 
 from __future__ import annotations
 
-import numpy as np
+from typing import TYPE_CHECKING
 
-from fer_video.constants import CLASSES
-from fer_video.data import FaceArrays, load_fer2013
-from fer_video.models import create_model, list_models
-from fer_video.pretrained import DEFAULT_MODEL, SHIPPED_MODELS, load_classifier
-from fer_video.recognizer import EmotionRecognizer
+from fer_video.lazy import lazy_exports
+
+if TYPE_CHECKING:
+    from fer_video.constants import CLASSES
+    from fer_video.data import FaceArrays, load_fer2013
+    from fer_video.models import create_model, list_models
+    from fer_video.pretrained import DEFAULT_MODEL, SHIPPED_MODELS, classify_crops, load_classifier
+    from fer_video.recognizer import EmotionRecognizer
 
 __version__ = "0.1.0"
 
-
-def classify_crops(
-    crops: np.ndarray, weights: str | None = None, device: str = "auto", model: str = DEFAULT_MODEL
-) -> np.ndarray:
-    """Emotion probabilities (N, 7), columns in :data:`CLASSES` order, for face crops (N, H, W[, 3]),
-    from the shipped ``model`` (``standard`` or ``fast``) or ``weights``."""
-    return load_classifier(weights, device=device, model=model).predict_proba(crops)
-
+__getattr__, __dir__ = lazy_exports(
+    __name__,
+    {
+        "CLASSES": "fer_video.constants",
+        "DEFAULT_MODEL": "fer_video.pretrained",
+        "EmotionRecognizer": "fer_video.recognizer",
+        "FaceArrays": "fer_video.data",
+        "SHIPPED_MODELS": "fer_video.pretrained",
+        "classify_crops": "fer_video.pretrained",
+        "create_model": "fer_video.models",
+        "list_models": "fer_video.models",
+        "load_classifier": "fer_video.pretrained",
+        "load_fer2013": "fer_video.data",
+    },
+)
 
 __all__ = [
     "CLASSES",

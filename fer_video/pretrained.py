@@ -10,10 +10,13 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-import torch
+if TYPE_CHECKING:
+    import numpy as np
+    import torch
 
-from fer_video.classifier import CropClassifier
+    from fer_video.classifier import CropClassifier
 
 
 @dataclass(frozen=True)
@@ -73,6 +76,16 @@ def load_classifier(
     """The CNN of the shipped ``model`` (``standard`` or ``fast``), or ``weights`` when given (a
     ``.pt`` checkpoint or an exported ``.onnx``), ready to classify face crops; ``backend`` is
     ``auto``, ``torch``, ``onnx`` or ``onnx-int8``. A missing file is a ``CheckpointError``."""
+    from fer_video.classifier import CropClassifier
+
     shipped = default_cnn_path(model)  # an unknown name fails even when weights are given
     source = weights or shipped
     return CropClassifier.from_file(str(source), device=device, flip_tta=flip_tta, backend=backend, threads=threads)
+
+
+def classify_crops(
+    crops: np.ndarray, weights: str | None = None, device: str = "auto", model: str = DEFAULT_MODEL
+) -> np.ndarray:
+    """Emotion probabilities (N, 7), columns in :data:`~fer_video.constants.CLASSES` order, for face
+    crops (N, H, W[, 3]), from the shipped ``model`` (``standard`` or ``fast``) or ``weights``."""
+    return load_classifier(weights, device=device, model=model).predict_proba(crops)

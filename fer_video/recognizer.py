@@ -11,18 +11,29 @@ from __future__ import annotations
 import os
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
-import pandas as pd
 import torch
 
 from fer_video.classifier import CropClassifier
 from fer_video.constants import CLASSES
 from fer_video.device import resolve_device
-from fer_video.faces import DEFAULT_MARGIN, FaceDetections, align_faces, create_detector, whole_image_crop
+from fer_video.faces import (
+    DEFAULT_MARGIN,
+    DEFAULT_PHOTO_SEARCH,
+    FaceDetections,
+    PhotoSearch,
+    align_faces,
+    create_detector,
+    detect_photos,
+    whole_image_crop,
+)
 from fer_video.imaging import ImageSource, load_image
 from fer_video.pretrained import DEFAULT_MODEL, load_classifier
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 
 @dataclass
@@ -84,9 +95,11 @@ class EmotionRecognizer:
     and video smoothing loads its GRU; ``detector`` is ``mtcnn`` or ``haar``; ``margin``
     (default :data:`fer_video.faces.DEFAULT_MARGIN`) is the context kept around each face;
     ``min_face_size`` (pixels at detection scale), ``score_threshold`` and ``max_detect_side``
-    (longer side images are shrunk to for detection) tune the detector. ``backend`` runs the CNN:
-    ``auto`` (ONNX Runtime on the CPU when installed, PyTorch on CUDA), ``torch``, ``onnx`` or
-    ``onnx-int8`` (see :mod:`fer_video.backends`).
+    (longer side images are shrunk to for detection) tune the detector. ``photo_search``: what
+    photos get where the first detection finds no face (zoomed, brightened and turned looks, see
+    :mod:`fer_video.faces.photos`; ``None``: nothing more); video frames never get it.
+    ``backend`` runs the CNN: ``auto`` (ONNX Runtime on the CPU when installed, PyTorch on CUDA),
+    ``torch``, ``onnx`` or ``onnx-int8`` (see :mod:`fer_video.backends`).
     """
 
     def __init__(
@@ -100,6 +113,7 @@ class EmotionRecognizer:
         score_threshold: float = 0.9,
         max_detect_side: int = 640,
         backend: str = "auto",
+        photo_search: PhotoSearch | None = DEFAULT_PHOTO_SEARCH,
     ) -> None:
         self.margin = DEFAULT_MARGIN if margin is None else float(margin)
         if not -0.4 <= self.margin <= 2:
@@ -108,6 +122,7 @@ class EmotionRecognizer:
         self.model = model
         self.classifier: CropClassifier = load_classifier(weights, device=self.device, backend=backend, model=model)
         self.detector = create_detector(detector, self.device, min_face_size, score_threshold, max_detect_side)
+        self.photo_search = photo_search
 
     @property
     def classes(self) -> tuple[str, ...]:
@@ -128,14 +143,14 @@ class EmotionRecognizer:
         return self.predict_frames([load_image(image) for image in images], detect=detect)
 
     def predict_frames(self, frames: Sequence[np.ndarray], detect: bool = True) -> list[list[FaceResult]]:
-        """Results for RGB uint8 frames (H, W, 3): detection batched over all frames, then one
-        batched classification of every aligned face. With ``detect=False`` each frame is one
-        face crop and its box is the whole frame."""
+        """Results for RGB uint8 photos (H, W, 3): detection batched over all photos
+        (:meth:`detect_faces`), then one batched classification of every aligned face. With
+        ``detect=False`` each frame is one face crop and its box is the whole frame."""
         if not frames:
             return []
         if not detect:
             return self._predict_whole_frames(frames)
-        detections = self.detector.detect(frames)
+        detections = self.detect_faces(frames)
         crops = [align_faces(frame, found, self.input_size, self.margin) for frame, found in zip(frames, detections)]
         probabilities, embeddings = self.classifier.predict(np.concatenate(crops))
         results, start = [], 0
@@ -144,6 +159,13 @@ class EmotionRecognizer:
             results.append(_face_results(found, probabilities[start:end], embeddings[start:end], self.classes))
             start = end
         return results
+
+    def detect_faces(self, photos: Sequence[np.ndarray]) -> list[FaceDetections]:
+        """The faces of RGB uint8 photos (H, W, 3): the detector, then :attr:`photo_search`'s looks
+        for the photos where it found none (the video path calls ``detector.detect`` alone)."""
+        if self.photo_search is None:
+            return self.detector.detect(photos)
+        return detect_photos(self.detector, photos, self.photo_search)
 
     def _predict_whole_frames(self, frames: Sequence[np.ndarray]) -> list[list[FaceResult]]:
         results = self.classify_crops(np.stack([whole_image_crop(frame, self.input_size) for frame in frames]))
@@ -169,6 +191,8 @@ def results_table(
 ) -> pd.DataFrame:
     """One row per face: ``file, face, x1, y1, x2, y2, score``, one probability column per
     emotion, ``label, confidence``; images without faces add no row."""
+    import pandas as pd
+
     columns = ["file", "face", "x1", "y1", "x2", "y2", "score", *classes, "label", "confidence"]
     rows = [
         [

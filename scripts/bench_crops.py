@@ -1,8 +1,10 @@
 """Benchmark the emotion CNNs' backends on face crops: PyTorch vs ONNX Runtime (fp32, int8).
 
 For each shipped model (standard, fast) and each backend: crops/s through
-``CropClassifier.predict`` (preprocessing included) at batch 1 and batch 64, PublicTest accuracy and the largest probability difference from PyTorch on the
-same real crops; and the temporal GRU's per-frame step (PyTorch vs ONNX Runtime) in updates/s.
+``CropClassifier.predict`` (preprocessing included) at batch 1 and batch 64, PublicTest accuracy and
+the largest probability difference from PyTorch on the same real crops; what ``--backend auto``
+picks on this machine and why; and the temporal GRU's per-frame step (PyTorch vs ONNX Runtime) in
+updates/s. The CPU is named with its instruction-set features (int8 dot product or not).
 Targets on 2 CPU cores, batch 64: >= 1,000 crops/s (issue #3), >= 2,000 crops/s (issue #7).
 Writes results/bench_crops.json and results/bench_crops.md.
 
@@ -23,6 +25,7 @@ import torch
 from bench_image import machine, repeat_for
 
 from fer_video.backends import OnnxBackend
+from fer_video.backends.cpu import INT8_DOT_PRODUCT_FLAGS, cpu_flags, int8_dot_product_flags
 from fer_video.backends.gru import OnnxGruStep
 from fer_video.classifier import CropClassifier
 from fer_video.data import FaceArrays, load_fer2013, resolve_fer2013_path
@@ -32,6 +35,8 @@ from fer_video.temporal import load_gru, make_smoother
 
 TARGETS = {"issue #3": 1000.0, "issue #7": 2000.0}  # crops/s at batch 64, 2 CPU cores
 BATCHES = (1, 64)
+#: Instruction-set flags named beside the CPU (those present are listed).
+ISA_FLAGS = ("sse4_2", "avx", "avx2", "fma", "f16c", "avx512f", "avx512_bf16", "amx_bf16", *INT8_DOT_PRODUCT_FLAGS)
 
 
 def get_args_parser() -> argparse.ArgumentParser:
@@ -41,7 +46,9 @@ def get_args_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--weights", help="benchmark this CNN checkpoint instead of the shipped ones")
     parser.add_argument("--gru-weights", help="temporal GRU checkpoint (default: the shipped model)")
-    parser.add_argument("--backends", nargs="+", default=["torch", "onnx", "onnx-int8"], help="backends to compare")
+    parser.add_argument(
+        "--backends", nargs="+", default=["torch", "onnx", "onnx-int8", "auto"], help="backends to compare"
+    )
     parser.add_argument("--threads", type=int, default=2, help="PyTorch threads and ONNX Runtime intra-op threads")
     parser.add_argument("--seconds", type=float, default=5.0, help="time spent on each throughput measurement")
     parser.add_argument("--accuracy-crops", type=int, default=0, help="PublicTest crops scored (default 0: all)")
@@ -95,7 +102,12 @@ def main(args: argparse.Namespace) -> None:
     json_path, md_path = out / "bench_crops.json", out / "bench_crops.md"
     check_overwrite([json_path, md_path], args.overwrite)
     torch.set_num_threads(args.threads)
-    host = machine()
+    flags = cpu_flags()
+    host = {
+        **machine(),
+        "isa_flags": [flag for flag in ISA_FLAGS if flag in flags],
+        "int8_dot_product_flags": list(int8_dot_product_flags(flags)),
+    }
     data_path = resolve_fer2013_path()
     publictest = load_fer2013(data_path, splits=["publictest"])["publictest"] if data_path else None
     if publictest is not None and args.accuracy_crops:
@@ -117,10 +129,13 @@ def main(args: argparse.Namespace) -> None:
             started = time.perf_counter()
             classifier = CropClassifier.from_file(weights, device="cpu", backend=name, threads=args.threads)
             row = {"weights": str(weights), "load_s": time.perf_counter() - started}
+            if name == "auto":
+                row.update(picked=classifier.backend_name, reason=classifier.backend_reason)
             row.update(throughput(classifier, bench_crops, args.seconds))
             if isinstance(classifier.backend, OnnxBackend):
                 row["onnx_file_mib"] = os.path.getsize(classifier.backend.path) / 2**20
             if publictest is not None:
+                row["temperature"] = classifier.temperature
                 probs = classifier.predict_proba(publictest.images)
                 row["publictest_accuracy"] = float((probs.argmax(1) == publictest.labels).mean())
                 if reference is None:
@@ -170,6 +185,8 @@ def markdown(report: dict) -> str:
         "",
         (
             f"{report['date']} on {host['hardware']} ({host['platform']}), onnxruntime {host['onnxruntime']}; "
+            f"CPU features: {', '.join(host['isa_flags'])}; int8 dot-product instructions: "
+            f"{', '.join(host['int8_dot_product_flags']) or 'none'}. "
             f"{settings['threads']} threads for PyTorch and ONNX Runtime. 1-minute load average "
             f"{host['load_average_1min_at_start']:.2f} at start, {host['load_average_1min_at_end']:.2f} at end "
             f"(above {host['cpu_count']} = other work shared the CPU and the figures are low)."
@@ -189,10 +206,15 @@ def markdown(report: dict) -> str:
             continue
         diff = next((f"{v:.1e} (vs {k.rsplit('_vs_', 1)[1]})" for k, v in row.items() if "_vs_" in k), "n/a")
         accuracy = f"{row['publictest_accuracy']:.4f}" if "publictest_accuracy" in row else "n/a"
+        label = f"{name} (picks {row['picked']})" if "picked" in row else name
         lines.append(
-            f"| {name} | {row['crops_per_s_batch1']:.0f} | {row['crops_per_s_batch64']:.0f} | "
+            f"| {label} | {row['crops_per_s_batch1']:.0f} | {row['crops_per_s_batch64']:.0f} | "
             f"{row['cpu_ms_per_crop_batch64']:.2f} | {accuracy} | {diff} | {row['load_s']:.1f} |"
         )
+    picks = [(name, row) for name, row in report["backends"].items() if "picked" in row]
+    if picks:
+        lines += ["", "What `--backend auto` picks here, and why (`fer_video.backends.auto`):", ""]
+        lines += [f"- {name.split(' / ')[0]}: `{row['picked']}`: {row['reason']}" for name, row in picks]
     gru = report["gru_step"]
     if gru:
         lines += [

@@ -1,12 +1,16 @@
 """The web app over HTTP: a real server on a loopback port, called with ``gradio_client``.
 
-Also the app's handlers without a server (the Live tab's session), and the limits that protect
-the server: upload size, video length, bad files (a one-line message, never a traceback).
+Also the app's handlers without a server (the Live tab's session, the long-video notice), the
+model loader (once per process, errors in one line), and the limits that protect the server:
+upload size, video length, queue size, bad files (a one-line message, never a traceback).
 """
 
 from __future__ import annotations
 
+import json
 import socket
+import threading
+import urllib.request
 from pathlib import Path
 
 import av
@@ -21,10 +25,12 @@ pytest.importorskip("gradio_client")
 from gradio_client import Client, handle_file
 from gradio_client.exceptions import AppError
 
-from fer_video.app import AppSettings, AppWorkspace, build_app, launch_app
+from fer_video.app import AppModels, AppSettings, AppWorkspace, ModelLoader, build_app, launch_app
 from fer_video.app.examples import pan_zoom_frames, write_clip, write_example_image
-from fer_video.app.handlers import LiveSession
-from fer_video.app.ui import load_default_gru
+from fer_video.app.handlers import LiveSession, analyse_video
+from fer_video.app.jobs import JobGate, ServerBusy
+from fer_video.app.models import ModelLoadError, load_default_gru
+from fer_video.app.tables import FACE_COLUMNS, LIVE_COLUMNS
 from fer_video.cli import main as cli_main
 from fer_video.constants import CLASSES
 from fer_video.pretrained import default_cnn_path
@@ -78,10 +84,21 @@ def media(tmp_path_factory) -> dict[str, Path]:
 
 
 @pytest.fixture(scope="module")
-def server(recognizer, tmp_path_factory):
-    """The app, served on a free loopback port; yields its URL."""
+def loads() -> list[int]:
+    """How many times the served app's models were loaded (appended by its loader)."""
+    return []
+
+
+@pytest.fixture(scope="module")
+def server(recognizer, loads, tmp_path_factory):
+    """The app, served on a free loopback port before its models are loaded; yields its URL."""
+
+    def load() -> AppModels:
+        loads.append(1)
+        return AppModels.around(recognizer)
+
     workspace = AppWorkspace.create(tmp_path_factory.mktemp("workspace"))
-    demo = build_app(recognizer, settings=SETTINGS, workspace=workspace)
+    demo = build_app(ModelLoader(load), settings=SETTINGS, workspace=workspace)
     port = free_port()
     launch_app(demo, SETTINGS, port=port, prevent_thread_lock=True, quiet=True)
     try:
@@ -111,8 +128,17 @@ def test_image_endpoint_labels_the_astronaut(client, media):
     assert chart is not None
 
 
+def test_page_shows_named_columns_before_any_analysis(server):
+    with urllib.request.urlopen(f"{server}config", timeout=30) as response:
+        config = json.load(response)
+    tables = {c["props"].get("elem_id"): c["props"] for c in config["components"] if c["type"] == "dataframe"}
+    assert tables["image-table"]["value"]["headers"] == FACE_COLUMNS
+    assert tables["live-table"]["value"]["headers"] == LIVE_COLUMNS
+
+
 def test_image_without_a_face_returns_an_empty_table(client, media):
     annotated, label, _, table = client.predict(handle_file(media["wall"]), api_name="/analyse_image")
+    assert table["headers"] == FACE_COLUMNS
     assert table["data"] == [] or not any(table["data"][0])
     assert not label
     assert np.asarray(Image.open(annotated)).shape == (240, 320, 3)
@@ -140,6 +166,85 @@ def test_long_video_is_cut_at_the_limit(client, media):
     with av.open(mp4_path) as container:
         duration = sum(1 for _ in container.decode(video=0)) / 4
     assert duration <= SETTINGS.max_video_seconds
+
+
+def test_long_video_notice_comes_before_the_analysis(recognizer, media, tmp_path):
+    heard: list[tuple[str, int]] = []
+    progress: list[float] = []
+    result = analyse_video(
+        media["long"], tmp_path / "run", recognizer, None, fps=4, smoothing="none", max_seconds=3,
+        progress=progress.append, notice=lambda message: heard.append((message, len(progress))),
+    )  # fmt: skip
+    assert heard == [("This video is 6 s long: only its first 3 s will be analysed (this server's limit).", 0)]
+    assert result.truncated and result.report.duration_s == pytest.approx(3, abs=0.3)
+    assert progress and progress[-1] == pytest.approx(1.0)
+
+
+def test_models_load_once_for_every_request(client, media, loads):
+    for _ in range(2):
+        client.predict(handle_file(media["astronaut"]), api_name="/analyse_image")
+    client.predict(handle_file(media["clip"]), 5, "ema", api_name="/analyse_video")
+    assert loads == [1]
+
+
+def test_unavailable_smoothing_gives_a_one_line_message(client, media):
+    with pytest.raises(AppError) as error:
+        client.predict(handle_file(media["clip"]), 5, "median-of-nothing", api_name="/analyse_video")
+    assert "smoothing 'median-of-nothing' is not available here; choose one of:" in str(error.value)
+
+
+def test_full_line_of_videos_refuses_the_next_with_a_message(recognizer, media, tmp_path):
+    settings = AppSettings(max_video_seconds=3, concurrency=1, queue_size=1)
+    workspace = AppWorkspace.create(tmp_path)
+    demo = build_app(ModelLoader.of(AppModels.around(recognizer)), settings=settings, workspace=workspace)
+    port = free_port()
+    launch_app(demo, settings, port=port, prevent_thread_lock=True, quiet=True)
+    try:
+        client = Client(f"http://127.0.0.1:{port}/", verbose=False, download_files=str(tmp_path))
+        jobs = [client.submit(handle_file(media["clip"]), 5, "none", api_name="/analyse_video") for _ in range(4)]
+        outcomes = []
+        for job in jobs:
+            try:
+                outcomes.append(len(job.result(timeout=300)))
+            except AppError as error:
+                outcomes.append(str(error))
+    finally:
+        demo.close()
+        workspace.remove()
+    assert outcomes.count(5) == 2, outcomes  # one ran at once, one waited its turn
+    refused = [o for o in outcomes if isinstance(o, str)]
+    assert len(refused) == 2 and all(o.startswith("The server is busy (1 running, 1 waiting") for o in refused)
+
+
+def test_job_gate_takes_turns_in_order_and_says_how_many_are_ahead():
+    gate = JobGate(running=1, waiting=2)
+    order, heard = [], {}
+    first_in = threading.Event()
+    release = threading.Event()
+
+    def job(name: str) -> None:
+        with gate.turn(lambda ahead: heard.setdefault(name, []).append(ahead)):
+            order.append(name)
+            if name == "a":
+                first_in.set()
+                release.wait(30)
+
+    threads = [threading.Thread(target=job, args=("a",))]
+    threads[0].start()
+    assert first_in.wait(30)
+    for name in ("b", "c"):
+        threads.append(threading.Thread(target=job, args=(name,)))
+        threads[-1].start()
+        while name not in heard:
+            threading.Event().wait(0.01)
+    with pytest.raises(ServerBusy, match=r"^The server is busy \(1 running, 2 waiting: its limit\)"):
+        with gate.turn():
+            pass
+    release.set()
+    for thread in threads:
+        thread.join(30)
+    assert order == ["a", "b", "c"]
+    assert heard["b"] == [1] and heard["c"][0] == 2 and "a" not in heard
 
 
 @pytest.mark.parametrize(
@@ -180,9 +285,59 @@ def test_live_session_tracks_a_face_and_keeps_a_rolling_timeline(recognizer, med
 
 def test_app_starts_without_a_usable_gru(tmp_path, monkeypatch):
     monkeypatch.setenv("FER_VIDEO_MODELS", str(tmp_path))
-    assert load_default_gru("cpu") is None  # missing file: smoothing falls back to ema / none
+    assert load_default_gru("cpu") is None  # missing file: smoothing falls back to the kinds needing no GRU
     (tmp_path / "emotion_gru.pt").write_bytes(b"not a checkpoint")
     assert load_default_gru("cpu") is None
+
+
+def test_smoothing_offers_the_library_default_and_only_the_kinds_that_run(recognizer):
+    from fer_video.app.models import live_smoothing, video_smoothing
+    from fer_video.temporal import SMOOTHING_KINDS, make_smoother
+    from fer_video.video import VideoOptions
+
+    loaded = AppModels.around(recognizer)  # with the shipped GRU
+    assert loaded.gru is not None and loaded.video.kinds == SMOOTHING_KINDS
+    assert loaded.video.default == VideoOptions().smoothing
+    assert loaded.video.pick(None) == loaded.video.pick("") == VideoOptions().smoothing
+    assert "gru" in loaded.live.kinds and loaded.live.default == loaded.live.kinds[0]
+    for kind in loaded.live.kinds:
+        make_smoother(kind, loaded.gru)  # each one runs frame by frame
+    for choice in (video_smoothing(None), live_smoothing(None)):
+        assert choice.kinds and "gru" not in choice.kinds and set(choice.kinds) < set(SMOOTHING_KINDS)
+
+
+def test_model_loader_loads_once_across_threads():
+    calls = []
+    barrier = threading.Barrier(4)
+
+    def load():
+        calls.append(1)
+        return "models"
+
+    loader = ModelLoader(load)
+
+    def ask(results):
+        barrier.wait()
+        results.append(loader.get())
+
+    results: list = []
+    threads = [threading.Thread(target=ask, args=(results,)) for _ in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert calls == [1] and results == ["models"] * 4 and loader.ready
+
+
+def test_model_loader_reports_a_failure_in_one_line_every_time():
+    def load():
+        raise FileNotFoundError("no weights at\n /models/emotion_cnn.pt")
+
+    loader = ModelLoader(load)
+    loader.start()
+    for _ in range(2):
+        with pytest.raises(ModelLoadError, match=r"^the models could not be loaded: no weights at /models/\S+\.pt$"):
+            loader.get(timeout=30)
 
 
 @pytest.mark.parametrize(
@@ -195,9 +350,21 @@ def test_settings_refuse_limits_that_protect_nothing(limits):
 
 @pytest.mark.parametrize(
     ("args", "message"),
-    [(["--port", "0"], "--port must be between"), (["--max-video-seconds", "0"], "must be positive")],
+    [
+        (["--port", "0"], "--port must be between"),
+        (["--max-video-seconds", "0"], "must be positive"),
+        (["--weights", "missing/cnn.pt"], "--weights: file not found: missing/cnn.pt"),
+    ],
 )
 def test_cli_rejects_bad_options_with_one_line(args, message, capsys):
     assert cli_main(["app", *args]) == 2
     error = capsys.readouterr().err
     assert message in error and error.count("\n") == 1
+
+
+def test_cli_exits_with_one_line_when_the_models_cannot_load(tmp_path, monkeypatch, capsys):
+    monkeypatch.setenv("FER_VIDEO_MODELS", str(tmp_path))  # no weights there
+    assert cli_main(["app", "--port", str(free_port()), "--device", "cpu"]) == 2
+    captured = capsys.readouterr()
+    assert "serving on http://127.0.0.1:" in captured.out
+    assert "error: the models could not be loaded:" in captured.err and captured.err.count("\n") == 1

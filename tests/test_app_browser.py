@@ -1,5 +1,8 @@
 """The web app in a real browser: ``fer-video app`` served on a loopback port, driven by headless
-Chromium through Playwright (tests/browser/app_e2e.mjs) across the Image, Video and Live tabs.
+Chromium through Playwright (tests/browser/app_e2e.mjs) across the Image, Video and Live tabs:
+a 13 s clip (longer than the app once accepted) analysed with its default limits and smoothing,
+its progress shown, an upload over the size limit refused with a message, the Faces table's
+column names shown before any analysis.
 
 Needs Chromium (Debian ``chromium``), Node.js and ``npm ci`` in tests/browser (all installed by
 scripts/install_browser_deps.sh); skipped with the reason when any is missing. Screenshots of each
@@ -25,6 +28,7 @@ import pytest
 from PIL import Image
 
 from fer_video.app.examples import pan_zoom_frames, write_clip
+from fer_video.app.tables import FACE_COLUMNS
 from fer_video.constants import CLASSES
 from fer_video.pretrained import default_cnn_path
 
@@ -34,7 +38,11 @@ CHROMIUM = os.environ.get("CHROMIUM_PATH") or shutil.which("chromium") or shutil
 NODE = shutil.which("node")
 SCREENSHOTS = Path(os.environ.get("FER_VIDEO_SCREENSHOTS", ROOT / "results" / "screenshots"))
 STARTUP_TIMEOUT_S = 180
-BROWSER_TIMEOUT_S = 300
+BROWSER_TIMEOUT_S = 420
+#: The clip's length: over the 10 s the app once refused, short enough to keep the test quick.
+CLIP_SECONDS = 13
+#: The upload cap the app runs with here (the photo and the clip are far below it).
+UPLOAD_MB = 4
 
 
 def missing_requirement() -> str | None:
@@ -88,7 +96,7 @@ def app_url(tmp_path_factory):
     """``fer-video app`` in a subprocess, exactly as a user starts it."""
     port = free_port()
     log = tmp_path_factory.mktemp("app") / "app.log"
-    command = [sys.executable, "-m", "fer_video.cli", "app", "--port", str(port), "--max-video-seconds", "10"]
+    command = [sys.executable, "-m", "fer_video.cli", "app", "--port", str(port), "--max-upload-mb", str(UPLOAD_MB)]
     with log.open("w") as output:
         process = subprocess.Popen(command, cwd=ROOT, stdout=output, stderr=subprocess.STDOUT)
     url = f"http://127.0.0.1:{port}/"
@@ -105,28 +113,38 @@ def app_url(tmp_path_factory):
 
 
 def test_image_video_and_live_tabs_work_in_chromium(app_url, astronaut, tmp_path):
+    from fer_video.video import VideoOptions
+
     photo = tmp_path / "astronaut.png"
     Image.fromarray(astronaut).save(photo)
-    clip = write_clip(pan_zoom_frames(astronaut, 20, size=256), tmp_path / "astronaut_pan.mp4", fps=10)
+    clip = write_clip(pan_zoom_frames(astronaut, CLIP_SECONDS * 10, size=256), tmp_path / "astronaut_pan.mp4", fps=10)
+    big = tmp_path / "big.mp4"
+    big.write_bytes(np.random.default_rng(0).bytes((UPLOAD_MB + 1) * 1024 * 1024))
     camera = write_y4m(astronaut, tmp_path / "astronaut.y4m")
     for name in ("image.png", "video.png", "live.png"):
         (SCREENSHOTS / name).unlink(missing_ok=True)
 
-    command = [NODE, str(BROWSER_DIR / "app_e2e.mjs"), "--url", app_url, "--image", str(photo)]
+    command = [NODE, str(BROWSER_DIR / "app_e2e.mjs"), "--url", app_url, "--image", str(photo), "--big", str(big)]
     command += ["--video", str(clip), "--camera", str(camera), "--shots", str(SCREENSHOTS), "--chromium", CHROMIUM]
+    command += ["--timeout", str(BROWSER_TIMEOUT_S * 1000 // 3)]
     run = subprocess.run(
         command, check=False, cwd=BROWSER_DIR, capture_output=True, text=True, timeout=BROWSER_TIMEOUT_S
     )
     assert run.returncode == 0, run.stderr[-3000:]
     shown = json.loads(run.stdout.strip().splitlines()[-1])
 
+    assert shown["empty_columns"] == FACE_COLUMNS
     assert shown["image"]["label"] in CLASSES
     assert shown["image"]["bars"] == len(CLASSES)
     assert shown["image"]["faces"] == 1
 
     video = shown["video"]
+    assert "maximum allowed size" in video["refused"] and "big.mp4" in video["refused"]
+    assert video["smoothing"] == VideoOptions().smoothing
     assert video["player"].endswith(".mp4") and video["csv"] == "timeline.csv"
     assert "label" in video["csv_header"].split(",") and video["csv_rows"] > 0
+    assert video["csv_last_time_s"] > CLIP_SECONDS - 1  # analysed to the end, not cut at 10 s
+    assert video["summary_rows"] >= 1
     assert video["progress"], "the progress bar never showed"
 
     live = shown["live"]

@@ -48,7 +48,10 @@ def test_classify_crops_gray_and_rgb(publictest_sample):
     assert probs.shape == (8, len(CLASSES)) and probs.dtype == np.float32
     np.testing.assert_allclose(probs.sum(axis=1), 1, atol=1e-5)
     rgb = np.repeat(gray[..., None], 3, axis=-1)  # the same faces as RGB photos
-    np.testing.assert_allclose(fer_video.classify_crops(rgb, device="cpu"), probs, atol=1e-4)
+    # RGB-to-gray rounds some pixels by one float ulp; the int8 graph (which --backend auto may pick)
+    # can turn that into one input quantization step, a few hundredths of probability
+    int8 = fer_video.load_classifier(device="cpu").backend_name == "onnx-int8"
+    np.testing.assert_allclose(fer_video.classify_crops(rgb, device="cpu"), probs, atol=3e-2 if int8 else 1e-4)
 
 
 def write_tiny_model(folder: Path, name: str = "fast") -> ShippedModel:

@@ -17,7 +17,7 @@ from fer_video.constants import CLASSES, NUM_CLASSES
 from fer_video.data import FaceArrays
 from fer_video.models import create_model
 from fer_video.pretrained import default_cnn_path, default_gru_path
-from fer_video.temporal import SMOOTHING_KINDS, TemporalGRU, load_gru, make_smoother, smooth_sequence
+from fer_video.temporal import ONLINE_SMOOTHING_KINDS, TemporalGRU, load_gru, make_smoother, smooth_sequence
 from fer_video.temporal.clips import ClipFeatures, clip_features
 from fer_video.temporal.config import SimulationConfig, TemporalConfig
 from fer_video.temporal.evaluate import smoother_metrics
@@ -66,7 +66,7 @@ def test_gru_forward_shapes_and_state_continuation(tiny_gru):
     torch.testing.assert_close(clip.exp().sum(-1), torch.ones(3))
 
 
-@pytest.mark.parametrize("kind", SMOOTHING_KINDS)
+@pytest.mark.parametrize("kind", ONLINE_SMOOTHING_KINDS)
 def test_online_update_equals_smooth_sequence(kind, tiny_gru):
     probs, embeddings, present = random_track()
     online = run_online(kind, probs, embeddings, present, tiny_gru)
@@ -75,7 +75,7 @@ def test_online_update_equals_smooth_sequence(kind, tiny_gru):
     np.testing.assert_allclose(online, whole, atol=1e-5)
 
 
-@pytest.mark.parametrize("kind", SMOOTHING_KINDS)
+@pytest.mark.parametrize("kind", ["gru", "ema", "none"])  # the HMM drifts over gaps: tests/test_smoothing.py
 def test_state_is_carried_over_missing_frames(kind, tiny_gru):
     probs, embeddings, present = random_track()
     out = smooth_sequence(kind, probs, embeddings, gru=tiny_gru, ema_alpha=0.3, present=present)
@@ -294,7 +294,8 @@ def test_train_and_eval_commands_end_to_end(tmp_path, fer2013_path):
     assert meta["cnn_sha256"] == file_sha256(cnn) and meta["fps"] == 10
     assert meta["embed_dim"] == create_model("vgg_fer_tiny").num_features
     table = pd.read_csv(results / "comparison.csv")
-    assert table.method.iloc[0] == "none" and table.method.iloc[-1] == "gru"
+    assert table.method.iloc[0] == "none" and "gru" in set(table.method)
+    assert {"hmm", "hmm-online", "hmm + hysteresis", "hmm-online + hysteresis"} <= set(table.method)
     assert (table.method == "ema").sum() >= 2 and table.matched.sum() == 1
     for name in ("comparison.md", "example_clip.png", "MODEL_CARD_SECTION.md"):
         assert (results / name).stat().st_size > 0

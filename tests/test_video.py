@@ -414,7 +414,7 @@ def test_video_command_runs_the_fast_model(clip, tmp_path, monkeypatch):
     monkeypatch.setenv("FER_VIDEO_MODELS", str(models))
     out = tmp_path / "out"
     args = ["video", str(clip), "--out", str(out), "--model", "fast", "--fps", "5", "--no-video", "--device", "cpu",
-            "--backend", "torch"]  # fmt: skip
+            "--backend", "torch", "--smoothing", "gru"]  # fmt: skip
     with warnings.catch_warnings():
         warnings.simplefilter("error")  # the fast GRU is loaded with the fast CNN: no mismatch warning
         assert main(args) == 0

@@ -12,14 +12,17 @@ from typing import Any
 import gradio as gr
 import numpy as np
 
+from fer_video.app.jobs import ServerBusy
+from fer_video.app.models import ModelLoadError
 from fer_video.imaging import load_image
 
 logger = logging.getLogger(__name__)
 
 
 def user_errors(fn: Callable[..., Any]) -> Callable[..., Any]:
-    """Run a UI callback, showing bad input (ValueError and its kin) as a one-line ``gr.Error``
-    and any other failure as a short notice (its traceback goes to the server log only)."""
+    """Run a UI callback, showing bad input (ValueError and its kin), models that failed to load
+    and a full server as a one-line ``gr.Error``, and any other failure as a short notice (its
+    traceback goes to the server log only)."""
 
     @functools.wraps(fn)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
@@ -27,7 +30,7 @@ def user_errors(fn: Callable[..., Any]) -> Callable[..., Any]:
             return fn(*args, **kwargs)
         except gr.Error:
             raise
-        except (ValueError, FileNotFoundError, PermissionError) as error:
+        except (ValueError, FileNotFoundError, PermissionError, ModelLoadError, ServerBusy) as error:
             raise gr.Error(one_line(str(error)), print_exception=False) from None
         except Exception as error:
             logger.exception("%s failed", fn.__name__)
@@ -43,16 +46,25 @@ def one_line(message: str, limit: int = 300) -> str:
     return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
+def uploaded_file(payload: dict[str, Any] | None) -> tuple[str, str | None] | None:
+    """The server path and the visitor's name for it of an unprocessed upload (a Gradio file
+    payload), or None without one."""
+    if payload is None:
+        return None
+    path = payload.get("path")
+    if not path:
+        raise ValueError("the upload did not arrive; please try again")
+    return path, payload.get("orig_name")
+
+
 def uploaded_image(payload: dict[str, Any] | None) -> np.ndarray | None:
     """The RGB image of an unprocessed ``gr.Image`` payload (the uploaded file's reference);
     errors name the file as the visitor called it, not by its server path."""
-    if payload is None:
+    upload = uploaded_file(payload)
+    if upload is None:
         return None
-    path, name = payload.get("path"), payload.get("orig_name")
-    if not path:
-        raise ValueError("the upload did not arrive; please try again")
-    with uploads_named(path, name):
-        return load_image(path)
+    with uploads_named(*upload):
+        return load_image(upload[0])
 
 
 @contextmanager

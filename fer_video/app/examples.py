@@ -1,4 +1,5 @@
-"""Example inputs offered in the app, written at startup (nothing large is committed).
+"""Example inputs offered in the app, written at the first start and kept in the cache folder
+(nothing large is committed).
 
 The photo is scikit-image's astronaut (shipped inside scikit-image, no download); the clip is
 made from it by a slow pan and zoom, so the face moves as in a real video.
@@ -6,11 +7,15 @@ made from it by a slow pan and zoom, so the face moves as in a real video.
 
 from __future__ import annotations
 
+import os
+from collections.abc import Iterable
 from pathlib import Path
 
 import av
 import numpy as np
 from PIL import Image
+
+from fer_video.cache import cache_dir
 
 EXAMPLE_IMAGE = "astronaut.png"
 EXAMPLE_VIDEO = "astronaut_pan.mp4"
@@ -23,11 +28,27 @@ def astronaut() -> np.ndarray:
     return data.astronaut()
 
 
+def example_folder(fallback: str | Path) -> Path:
+    """Where the examples are kept between runs (``<cache_dir>/app_examples``), or ``fallback``
+    when that cannot be written."""
+    folder = cache_dir() / "app_examples"
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError:
+        return Path(fallback)
+    return folder if os.access(folder, os.W_OK) else Path(fallback)
+
+
+def partial_path(target: Path) -> Path:
+    """A temporary name beside ``target``, unique to this process, with the same suffix."""
+    return target.with_name(f".{target.stem}.{os.getpid()}.partial{target.suffix}")
+
+
 def write_example_image(folder: str | Path) -> Path:
     """``folder/astronaut.png`` (written once)."""
     path = Path(folder) / EXAMPLE_IMAGE
     if not path.is_file():
-        partial = path.with_suffix(".partial.png")
+        partial = partial_path(path)
         Image.fromarray(astronaut()).save(partial)
         partial.replace(path)
     return path
@@ -48,15 +69,18 @@ def pan_zoom_frames(image: np.ndarray, count: int, size: int = 320) -> list[np.n
     return frames
 
 
-def write_clip(frames: list[np.ndarray], path: str | Path, fps: int) -> Path:
-    """Encode RGB frames as an H.264 MP4 that browsers play (written via a temporary file)."""
+def write_clip(frames: Iterable[np.ndarray], path: str | Path, fps: int, options: dict[str, str] | None = None) -> Path:
+    """Encode RGB frames (all one size; any iterable, so long clips need not fit in memory) as an
+    H.264 MP4 that browsers play, written via a temporary file; ``options``: libx264's (e.g.
+    ``{"preset": "veryfast"}``)."""
     target = Path(path)
-    partial = target.with_suffix(".partial.mp4")
+    partial = partial_path(target)
     with av.open(str(partial), mode="w") as container:
-        stream = container.add_stream("libx264", rate=fps)
-        stream.height, stream.width = frames[0].shape[:2]
+        stream = container.add_stream("libx264", rate=fps, options=options or {})
         stream.pix_fmt = "yuv420p"
-        for frame in frames:
+        for index, frame in enumerate(frames):
+            if index == 0:
+                stream.height, stream.width = frame.shape[:2]
             container.mux(stream.encode(av.VideoFrame.from_ndarray(frame, format="rgb24")))
         container.mux(stream.encode(None))
     partial.replace(target)

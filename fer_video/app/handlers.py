@@ -19,7 +19,8 @@ import pandas as pd
 from matplotlib.figure import Figure
 
 from fer_video.app.charts import probability_figure
-from fer_video.constants import CLASSES
+from fer_video.app.settings import describe_duration
+from fer_video.app.tables import FACE_COLUMNS, LIVE_COLUMNS, TIMELINE_COLUMNS, empty_table
 from fer_video.imaging import ImageSource, annotate_image, load_image
 from fer_video.recognizer import EmotionRecognizer, FaceResult, results_table
 from fer_video.temporal import GruModel
@@ -32,11 +33,6 @@ from fer_video.video import (
     annotate_video,
 )
 from fer_video.video.draw import draw_tracks
-
-FACE_COLUMNS = ["face", "label", "confidence", "x1", "y1", "x2", "y2", "score", *CLASSES]
-LIVE_COLUMNS = ["face", "label", "confidence", *CLASSES]
-TIMELINE_COLUMNS = ["time_s", "emotion", "probability"]
-
 
 class BoxedFace(Protocol):
     box: tuple[float, float, float, float]
@@ -78,7 +74,7 @@ def face_table(faces: Sequence[FaceResult]) -> pd.DataFrame:
     """One row per face: index, label, confidence, box, detection score, probabilities (3 decimals)."""
     table = results_table([("", faces)])
     if table.empty:
-        return pd.DataFrame(columns=FACE_COLUMNS)
+        return empty_table(FACE_COLUMNS)
     table = table[FACE_COLUMNS].round(3)
     table[["x1", "y1", "x2", "y2"]] = table[["x1", "y1", "x2", "y2"]].round().astype(int)
     return table
@@ -107,11 +103,20 @@ def analyse_video(
     smoothing: str,
     max_seconds: float,
     progress: Callable[[float], None] | None = None,
+    notice: Callable[[str], None] | None = None,
 ) -> VideoAnalysis:
     """Annotate the first ``max_seconds`` of a video into ``out_dir`` (annotated MP4, timeline
-    CSV and plot, summaries); raises :class:`~fer_video.video.VideoError` for an unreadable video."""
+    CSV and plot, summaries) with the library's :class:`~fer_video.video.VideoOptions` (its
+    defaults but for ``fps`` and ``smoothing``); ``notice`` hears, before the analysis starts,
+    when the video is longer than ``max_seconds``. Raises :class:`~fer_video.video.VideoError`
+    for an unreadable video."""
     with VideoSource(path) as source:  # fails fast on a bad file, and tells the full length
         source_duration = source.info.duration_s
+    if notice is not None and source_duration > max_seconds:
+        notice(
+            f"This video is {describe_duration(source_duration)} long: only its first "
+            f"{describe_duration(max_seconds)} will be analysed (this server's limit)."
+        )
     options = VideoOptions(fps=fps, smoothing=smoothing, write_video=True, overwrite=True, max_duration_s=max_seconds)
     report = annotate_video(path, out_dir, options, recognizer=recognizer, gru=gru, progress=progress)
     return VideoAnalysis(report, pd.read_csv(report.summary_csv).round(3), source_duration)

@@ -1,33 +1,33 @@
 """The Gradio interface: three tabs (Image, Video, Live) wired to :mod:`fer_video.app.handlers`.
 
-Build with :func:`build_app` (models load once here and are shared by every visitor), serve with
-:func:`launch_app` (loopback only by default, upload cap, bounded queue). Errors in user input
-reach the page as one-line messages (``gr.Error`` / ``gr.Warning``), never as tracebacks.
+Build with :func:`build_app`, serve with :func:`launch_app` (loopback only by default, upload cap,
+bounded queue). The models load once per process, through a :class:`~fer_video.app.models.ModelLoader`
+shared by every visitor. Building and serving the page neither waits for them nor imports torch:
+the page answers at once, the smoothing choices fill in when the models are ready, and a request
+sent before then waits for them. So :mod:`fer_video.app.handlers` (torch, the models' code) is
+imported inside the callbacks. Each tab's analyses take turns at a :class:`~fer_video.app.jobs.JobGate`
+(``concurrency`` at once, ``queue_size`` waiting, a message beyond). Errors in user input reach
+the page as one-line messages (``gr.Error`` / ``gr.Warning``), never as tracebacks.
 """
 
 from __future__ import annotations
 
-import logging
 import time
+from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import gradio as gr
-import numpy as np
-import torch
 
-from fer_video.app import handlers
-from fer_video.app.errors import uploaded_image, uploads_named, user_errors
-from fer_video.app.examples import write_example_image, write_example_video
-from fer_video.app.settings import AppSettings
+from fer_video.app.errors import uploaded_file, uploaded_image, uploads_named, user_errors
+from fer_video.app.examples import example_folder, write_example_image, write_example_video
+from fer_video.app.jobs import JobGate
+from fer_video.app.models import AppModels, ModelLoader, load_app_models
+from fer_video.app.settings import AppSettings, describe_duration
+from fer_video.app.tables import FACE_COLUMNS, LIVE_COLUMNS, empty_table
 from fer_video.app.workspace import AppWorkspace
-from fer_video.backends.gru import load_gru_for_backend
-from fer_video.checkpoint import CheckpointError
 from fer_video.imaging import CLASS_COLORS
 from fer_video.pretrained import DEFAULT_MODEL
-from fer_video.recognizer import EmotionRecognizer
-from fer_video.temporal import SMOOTHING_KINDS, GruModel
-
-logger = logging.getLogger(__name__)
 
 INTRO = """# fer-video: facial emotion recognition
 Upload a photo or a video, or turn on your webcam: every face found is classified into seven
@@ -36,47 +36,46 @@ emotions are smoothed over time. Uploads and results stay on this server and are
 about an hour."""
 
 
-def load_default_gru(
-    device: str | torch.device = "auto", model: str = DEFAULT_MODEL, backend: str = "torch"
-) -> GruModel | None:
-    """The shipped temporal GRU of ``model``, run like the CNN (``backend``: the CNN's resolved
-    backend, see :func:`~fer_video.backends.gru.load_gru_for_backend`), or None (with a logged
-    warning) when it is missing or unreadable, so the app still serves images, and videos with
-    ``ema`` / ``none`` smoothing."""
-    try:
-        return load_gru_for_backend(backend, device, model=model)
-    except CheckpointError as error:
-        logger.warning("smoothing 'gru' is not offered: %s", error)
-        return None
-
-
 def build_app(
-    recognizer: EmotionRecognizer | None = None,
-    gru: GruModel | None = None,
+    models: ModelLoader | None = None,
     settings: AppSettings | None = None,
     workspace: AppWorkspace | None = None,
     model: str = DEFAULT_MODEL,
 ) -> gr.Blocks:
-    """The app, its models loaded once and used for images, videos and the live view:
-    ``recognizer`` (default: the CNN of the shipped ``model`` + MTCNN) and ``gru`` (default: the
-    recognizer's model's GRU when present, run like its CNN; without one, smoothing offers
-    ``ema`` and ``none``)."""
+    """The app. ``models`` gives the recognizer and GRU used for images, videos and the live view
+    (default: the shipped ``model``'s CNN with MTCNN and its GRU, loaded at the first request);
+    each tab offers the smoothing kinds they can run, starting with the library's default."""
     settings = settings or AppSettings()
-    recognizer = recognizer or EmotionRecognizer(model=model)
-    if gru is None:
-        gru = load_default_gru(recognizer.device, recognizer.model, recognizer.classifier.backend_name)
+    models = models or ModelLoader(lambda: load_app_models(model))
     workspace = workspace or AppWorkspace.create()
-    smoothing = [kind for kind in SMOOTHING_KINDS if kind != "gru" or gru is not None]
+    examples = example_folder(workspace.examples)
     with gr.Blocks(title="fer-video", analytics_enabled=False, delete_cache=(1800, 3600)) as demo:
         gr.Markdown(INTRO)
         with gr.Tabs():
             with gr.Tab("Image", id="image"):
-                _image_tab(recognizer, workspace)
+                _image_tab(models, examples, _gate(settings))
             with gr.Tab("Video", id="video"):
-                _video_tab(recognizer, gru, smoothing, settings, workspace)
+                video_smoothing = _video_tab(models, settings, workspace, examples, _gate(settings))
             with gr.Tab("Live", id="live"):
-                _live_tab(recognizer, gru, smoothing, settings)
-    demo.queue(default_concurrency_limit=settings.concurrency, max_size=settings.queue_size)
+                live_smoothing = _live_tab(models, settings, _gate(settings))
+
+        @user_errors
+        def offer_smoothing() -> tuple:
+            loaded = models.get()  # the first visits after start-up wait here for the models
+            video, live = loaded.video, loaded.live
+            return gr.Radio(list(video.kinds), value=video.default), gr.Radio(list(live.kinds), value=live.default)
+
+        demo.load(
+            offer_smoothing,
+            None,
+            [video_smoothing, live_smoothing],
+            queue=False,
+            show_progress="minimal",
+            api_visibility="private",
+        )
+    # Turns are taken at each tab's JobGate (which says when its line is full); Gradio's queue only
+    # passes requests on, its bound a backstop above what the three gates admit.
+    demo.queue(default_concurrency_limit=None, max_size=3 * settings.admitted)
     return demo
 
 
@@ -99,11 +98,29 @@ def launch_app(
         ssr_mode=False,
         mcp_server=False,
         show_error=False,
+        max_threads=40 + 3 * settings.admitted,  # a request waits for its turn in a thread (see JobGate)
         footer_links=["api"],
     )
 
 
-def _image_tab(recognizer: EmotionRecognizer, workspace: AppWorkspace) -> None:
+def _gate(settings: AppSettings) -> JobGate:
+    """One tab's turns: ``concurrency`` analyses at once, ``queue_size`` more waiting."""
+    return JobGate(settings.concurrency, settings.queue_size)
+
+
+def _waiting(progress: gr.Progress) -> Callable[[int], None]:
+    """Tells the page how many analyses are ahead of this one."""
+    return lambda ahead: progress(0.0, desc=f"Waiting for a free slot: {ahead} ahead")
+
+
+def _models_for(models: ModelLoader, progress: gr.Progress) -> AppModels:
+    """The loaded models, telling the page while the first request after start-up waits for them."""
+    if not models.ready:
+        progress(0.0, desc="Loading the models (once, after the server starts)")
+    return models.get()
+
+
+def _image_tab(models: ModelLoader, examples: Path, gate: JobGate) -> None:
     with gr.Row():
         with gr.Column():
             image_in = gr.Image(
@@ -111,20 +128,26 @@ def _image_tab(recognizer: EmotionRecognizer, workspace: AppWorkspace) -> None:
                 sources=["upload", "webcam", "clipboard"],
                 elem_id="image-input",
             )
-            gr.Examples([[str(write_example_image(workspace.examples))]], inputs=image_in, cache_examples=False)
+            gr.Examples([[str(write_example_image(examples))]], inputs=image_in, cache_examples=False)
         with gr.Column():
             annotated = gr.Image(label="Faces found", interactive=False, format="jpeg", elem_id="image-output")
             main_label = gr.Label(label="Largest face", num_top_classes=7, elem_id="image-label")
     with gr.Row():
         chart = gr.Plot(label="Probabilities per face", elem_id="image-chart")
-        table = gr.Dataframe(label="Faces", interactive=False, elem_id="image-table")
+        table = gr.Dataframe(
+            empty_table(FACE_COLUMNS), headers=FACE_COLUMNS, label="Faces", interactive=False, elem_id="image-table"
+        )
 
     @user_errors
-    def run_image(payload: Any) -> tuple:
+    def run_image(payload: Any, progress=gr.Progress()) -> tuple:  # noqa: B008 (Gradio injects the page's progress)
         frame = uploaded_image(payload)
         if frame is None:
-            return None, None, None, None
-        result = handlers.analyse_image(frame, recognizer)
+            return None, None, None, empty_table(FACE_COLUMNS)
+        loaded = _models_for(models, progress)
+        from fer_video.app import handlers
+
+        with gate.turn(_waiting(progress)):
+            result = handlers.analyse_image(frame, loaded.recognizer)
         if not result.faces:
             gr.Warning("No face found in this image.")
         return result.annotated, result.main_face or None, result.chart, result.table
@@ -135,85 +158,88 @@ def _image_tab(recognizer: EmotionRecognizer, workspace: AppWorkspace) -> None:
 
 
 def _video_tab(
-    recognizer: EmotionRecognizer,
-    gru: GruModel | None,
-    smoothing_choices: list[str],
-    settings: AppSettings,
-    workspace: AppWorkspace,
-) -> None:
+    models: ModelLoader, settings: AppSettings, workspace: AppWorkspace, examples: Path, gate: JobGate
+) -> gr.Radio:
+    """The Video tab; returns its smoothing choice (filled in when the models are loaded)."""
     with gr.Row():
         with gr.Column():
             video_in = gr.Video(label="Video", sources=["upload"], elem_id="video-input")
             fps = gr.Slider(1, 30, value=10, step=1, label="Frames analysed per second", elem_id="video-fps")
-            smoothing = gr.Radio(
-                smoothing_choices, value=smoothing_choices[0], label="Smoothing over time", elem_id="video-smoothing"
-            )
+            smoothing = gr.Radio([], label="Smoothing over time", elem_id="video-smoothing")
             run = gr.Button("Analyse video", variant="primary", elem_id="video-run")
-            gr.Markdown(
-                f"Up to {settings.max_video_seconds:g} s of video and {settings.max_upload_mb:g} MB per upload."
-            )
+            gr.Markdown(_video_limits(settings), elem_id="video-limits")
             gr.Examples(
-                [[str(write_example_video(workspace.examples)), 10, smoothing_choices[0]]],
-                inputs=[video_in, fps, smoothing],
-                cache_examples=False,
+                [[str(write_example_video(examples)), 10]], inputs=[video_in, fps], cache_examples=False
             )
         with gr.Column():
             video_out = gr.Video(label="Annotated video", interactive=False, elem_id="video-output")
             timeline = gr.Image(label="Emotion timeline", interactive=False, elem_id="video-timeline")
-    summary = gr.Dataframe(label="Per-track summary", interactive=False, elem_id="video-summary")
+    summary = gr.Dataframe(label="Per-track summary", interactive=False, visible=False, elem_id="video-summary")
     with gr.Row():
         csv_file = gr.File(label="Timeline CSV", interactive=False, elem_id="video-csv")
         mp4_file = gr.File(label="Annotated video (MP4)", interactive=False, elem_id="video-mp4")
 
     @user_errors
     def run_video(
-        path: str | None,
+        payload: Any,
         fps_value: float,
-        smoothing_kind: str,
+        smoothing_kind: str | None,
         progress=gr.Progress(),  # noqa: B008 (Gradio finds it here and injects the page's progress bar)
     ) -> tuple:
-        if not path:
+        upload = uploaded_file(payload)
+        if upload is None:
             raise gr.Error("Upload a video first.", print_exception=False)
-        progress(0.0, desc="Analysing video")
-        with uploads_named(path):
+        loaded = _models_for(models, progress)
+        kind = loaded.video.pick(smoothing_kind)
+        from fer_video.app import handlers
+
+        with gate.turn(_waiting(progress)), uploads_named(*upload):
+            progress(0.0, desc="Analysing video")
             result = handlers.analyse_video(
-                path,
+                upload[0],
                 workspace.new_run(),
-                recognizer,
-                gru,
+                loaded.recognizer,
+                loaded.gru,
                 fps=float(fps_value),
-                smoothing=smoothing_kind,
+                smoothing=kind,
                 max_seconds=settings.max_video_seconds,
                 progress=lambda fraction: progress(fraction, desc="Analysing video"),
+                notice=lambda message: gr.Warning(message, duration=None),
             )
         report = result.report
-        if result.truncated:
-            gr.Warning(
-                f"Only the first {settings.max_video_seconds:g} s of this {result.source_duration_s:.0f} s video "
-                "were analysed (this server's limit)."
-            )
         if not report.tracks:
             gr.Warning("No face found in this video.")
         video = str(report.annotated_video) if report.annotated_video else None
         return video, str(report.timeline_png), result.summary, str(report.timeline_csv), video
 
-    run.click(
+    run.click(  # unprocessed inputs: the smoothing choices are filled in per page, and checked here
         run_video,
         [video_in, fps, smoothing],
         [video_out, timeline, summary, csv_file, mp4_file],
+        preprocess=False,
         api_name="analyse_video",
+    ).success(  # the summary's columns come with the first result: until then it stays hidden
+        lambda: gr.Dataframe(visible=True), None, summary, queue=False, show_progress="hidden", api_visibility="private"
+    )
+    return smoothing
+
+
+def _video_limits(settings: AppSettings) -> str:
+    """What the Video tab tells visitors about this server's limits."""
+    at_once = "one video at a time" if settings.concurrency == 1 else f"{settings.concurrency} videos at a time"
+    return (
+        f"Videos are analysed up to their first {describe_duration(settings.max_video_seconds)} "
+        f"(longer ones are cut there); uploads up to {settings.max_upload_mb:g} MB. This server analyses "
+        f"{at_once}; up to {settings.queue_size} more wait their turn, and beyond that it says it is busy."
     )
 
 
-def _live_tab(
-    recognizer: EmotionRecognizer, gru: GruModel | None, smoothing_choices: list[str], settings: AppSettings
-) -> None:
+def _live_tab(models: ModelLoader, settings: AppSettings, gate: JobGate) -> gr.Radio:
+    """The Live tab; returns its smoothing choice (filled in when the models are loaded)."""
     with gr.Row():
         with gr.Column():
             camera = gr.Image(label="Webcam", sources=["webcam"], streaming=True, elem_id="live-input")
-            smoothing = gr.Radio(
-                smoothing_choices, value=smoothing_choices[0], label="Smoothing over time", elem_id="live-smoothing"
-            )
+            smoothing = gr.Radio([], label="Smoothing over time", elem_id="live-smoothing")
         with gr.Column():
             annotated = gr.Image(label="Faces now", interactive=False, format="jpeg", elem_id="live-output")
             main_label = gr.Label(label="Largest face", num_top_classes=3, elem_id="live-label")
@@ -227,16 +253,23 @@ def _live_tab(
             label=f"Largest face, last {settings.live_history_s:g} s",
             elem_id="live-timeline",
         )
-        table = gr.Dataframe(label="Faces now", interactive=False, elem_id="live-table")
+        table = gr.Dataframe(
+            empty_table(LIVE_COLUMNS), headers=LIVE_COLUMNS, label="Faces now", interactive=False, elem_id="live-table"
+        )
     session = gr.State(None, time_to_live=settings.live_time_limit_s)
 
     @user_errors
-    def run_live(frame: np.ndarray | None, smoothing_kind: str, live: handlers.LiveSession | None) -> tuple:
+    def run_live(frame: Any, smoothing_kind: str | None, live: Any) -> tuple:
         if frame is None:
             return gr.skip(), gr.skip(), gr.skip(), gr.skip(), live
-        if live is None or live.smoothing != smoothing_kind:
-            live = handlers.LiveSession.create(recognizer, smoothing_kind, gru, settings.live_history_s)
-        update = live.update(frame, time.monotonic())
+        loaded = models.get()
+        from fer_video.app import handlers
+
+        kind = loaded.live.pick(smoothing_kind)
+        if live is None or live.smoothing != kind:
+            live = handlers.LiveSession.create(loaded.recognizer, kind, loaded.gru, settings.live_history_s)
+        with gate.turn():
+            update = live.update(frame, time.monotonic())
         # An empty table would leave Gradio's line plot blank for good once data comes: keep it unset.
         timeline = update.timeline if len(update.timeline) else gr.skip()
         return update.annotated, update.main_face or None, timeline, update.table, live
@@ -250,3 +283,4 @@ def _live_tab(
         show_progress="hidden",
         api_name="live_frame",
     )
+    return smoothing

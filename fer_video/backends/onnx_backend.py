@@ -27,8 +27,12 @@ class OnnxBackend:
 
     @property
     def checkpoint_meta(self) -> dict[str, Any]:
-        """The fields of a checkpoint's ``meta`` the classifier needs (classes, preprocessing, model)."""
-        return {key: self.metadata[key] for key in ("model", "classes", "preprocess")}
+        """The fields of a checkpoint's ``meta`` the classifier needs (classes, preprocessing, model,
+        and the softmax temperature when the checkpoint was calibrated)."""
+        meta = {key: self.metadata[key] for key in ("model", "classes", "preprocess")}
+        if self.metadata.get("temperature") is not None:
+            meta["temperature"] = self.metadata["temperature"]
+        return meta
 
     def __call__(self, batch: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         feed = {CNN_INPUTS[0]: np.ascontiguousarray(batch.detach().cpu().numpy(), dtype=np.float32)}

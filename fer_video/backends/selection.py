@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import importlib.util
+from typing import TYPE_CHECKING
 
-import torch
+if TYPE_CHECKING:
+    import torch
 
 BACKENDS: tuple[str, ...] = ("auto", "torch", "onnx", "onnx-int8")
 

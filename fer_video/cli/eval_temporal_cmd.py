@@ -6,7 +6,6 @@ import argparse
 import json
 
 from fer_video.cli.options import add_data_option, add_model_option
-from fer_video.data import require_fer2013_path
 from fer_video.pretrained import DEFAULT_MODEL
 
 
@@ -30,6 +29,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from fer_video.data import require_fer2013_path
     from fer_video.pretrained import default_cnn_path, default_gru_path
     from fer_video.temporal.config import TemporalConfig
     from fer_video.temporal.evaluate import evaluate_temporal

@@ -9,14 +9,13 @@ from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-import numpy as np
-from tqdm import tqdm
-
 from fer_video.backends import BACKENDS
 from fer_video.cli.options import add_model_option
 from fer_video.faces import DETECTORS
 
 if TYPE_CHECKING:
+    import numpy as np
+
     from fer_video.recognizer import EmotionRecognizer, FaceResult
 
 RESULTS_CSV = "emotions.csv"
@@ -107,6 +106,8 @@ def recognise_files(
 
 
 def run(args: argparse.Namespace) -> int:
+    from tqdm import tqdm
+
     from fer_video.evaluate.outputs import atomic_path, check_overwrite
     from fer_video.imaging import annotate_image, collect_image_paths, save_image
     from fer_video.recognizer import EmotionRecognizer, results_table

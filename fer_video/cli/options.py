@@ -1,10 +1,22 @@
-"""Command-line options that several subcommands share."""
+"""Command-line options that several subcommands share.
+
+Building the parser must not import torch (``fer-video --help`` answers at once), so the
+names of settings defined in torch-importing modules are spelled out here;
+tests/test_startup.py checks that they match their sources.
+"""
 
 from __future__ import annotations
 
 import argparse
 
 from fer_video.pretrained import DEFAULT_MODEL, SHIPPED_MODELS
+
+#: :data:`fer_video.temporal.SMOOTHING_KINDS` (the first is the default for files).
+SMOOTHING_KINDS: tuple[str, ...] = ("hmm", "hmm-online", "gru", "ema", "none")
+#: :data:`fer_video.temporal.ONLINE_SMOOTHING_KINDS` (the first is the default for live streams).
+ONLINE_SMOOTHING_KINDS: tuple[str, ...] = ("hmm-online", "gru", "ema", "none")
+#: :data:`fer_video.video.pipeline.DEFAULT_DETECT_EVERY`.
+DEFAULT_DETECT_EVERY = 3
 
 
 def add_data_option(parser: argparse.ArgumentParser) -> None:

@@ -11,7 +11,6 @@ import json
 from pathlib import Path
 
 from fer_video.cli.options import add_data_option
-from fer_video.data import require_fer2013_path
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -34,6 +33,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from fer_video.data import require_fer2013_path
     from fer_video.train import TrainConfig, fit
     from fer_video.train.distributed import context_from_env
 

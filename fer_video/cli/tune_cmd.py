@@ -7,7 +7,6 @@ import shlex
 from pathlib import Path
 
 from fer_video.cli.options import add_data_option
-from fer_video.data import require_fer2013_path
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -26,6 +25,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from fer_video.data import require_fer2013_path
     from fer_video.train import TrainConfig
     from fer_video.tune import run_study
 

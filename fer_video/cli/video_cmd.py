@@ -3,14 +3,14 @@
 from __future__ import annotations
 
 import argparse
-
-from tqdm import tqdm
+from typing import TYPE_CHECKING
 
 from fer_video.cli.image_cmd import add_backend_option
-from fer_video.cli.options import add_model_option
+from fer_video.cli.options import DEFAULT_DETECT_EVERY, SMOOTHING_KINDS, add_model_option
 from fer_video.faces import DETECTORS
-from fer_video.temporal import SMOOTHING_KINDS
-from fer_video.video.pipeline import DEFAULT_DETECT_EVERY
+
+if TYPE_CHECKING:
+    from fer_video.video import VideoOptions
 
 
 def add_video_options(parser: argparse.ArgumentParser) -> None:
@@ -20,7 +20,19 @@ def add_video_options(parser: argparse.ArgumentParser) -> None:
         "--fps", type=float, default=10.0, help="analysed frames per second; 0 = every frame (default: 10)"
     )
     parser.add_argument(
-        "--smoothing", choices=SMOOTHING_KINDS, default="gru", help="temporal smoothing per face (default: gru)"
+        "--smoothing", choices=SMOOTHING_KINDS, default=SMOOTHING_KINDS[0],
+        help="temporal smoothing per face: hmm (default) also looks 1 s ahead, which a file allows; hmm-online, "
+        "gru and ema use past frames only; none shows the CNN's per-frame answer (results/real_video/)",
+    )
+    parser.add_argument(
+        "--stabilize", action="store_true",
+        help="smooth each face's box and landmarks over time before aligning it (off by default: see "
+        "results/real_video/)",
+    )
+    parser.add_argument(
+        "--no-hysteresis", dest="hysteresis", action="store_false",
+        help="show the top emotion of every frame (default: the shown label changes only when another emotion "
+        "leads clearly for long enough)",
     )
     parser.add_argument("--no-video", action="store_true", help="skip annotated.mp4 (faster)")
     parser.add_argument("--detect-every", type=int, default=DEFAULT_DETECT_EVERY, metavar="K",
@@ -34,7 +46,7 @@ def add_video_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--overwrite", action="store_true", help="replace existing results")
 
 
-def options_from_args(args: argparse.Namespace):
+def options_from_args(args: argparse.Namespace) -> VideoOptions:
     from fer_video.video import VideoOptions
 
     options = VideoOptions(
@@ -48,6 +60,8 @@ def options_from_args(args: argparse.Namespace):
         model=args.model,
         overwrite=args.overwrite,
         max_duration_s=args.max_duration,
+        hysteresis=args.hysteresis,
+        stabilize=args.stabilize,
     )
     options.validate()
     return options
@@ -66,6 +80,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from tqdm import tqdm
+
     from fer_video.video import annotate_video
 
     options = options_from_args(args)

@@ -92,3 +92,44 @@ def plot_training_curves(log: pd.DataFrame, path: str | os.PathLike, title: str 
         axes.grid(alpha=0.3)
         axes.legend()
     save_figure(figure, path)
+
+
+def _draw_reliability(axes, counts_axes, table: dict[str, list[float]], title: str) -> None:
+    lower, upper = np.asarray(table["lower"]), np.asarray(table["upper"])
+    centre, width = (lower + upper) / 2, upper - lower
+    count = np.asarray(table["count"])
+    filled = count > 0
+    accuracy, confidence = np.asarray(table["accuracy"]), np.asarray(table["confidence"])
+    axes.bar(centre[filled], accuracy[filled], width[filled], color="tab:blue", edgecolor="black", label="accuracy")
+    axes.bar(
+        centre[filled],
+        (confidence - accuracy)[filled],
+        width[filled],
+        bottom=accuracy[filled],
+        color="tab:red",
+        alpha=0.3,
+        edgecolor="tab:red",
+        hatch="//",
+        label="gap to mean confidence",
+    )
+    axes.plot([0, 1], [0, 1], color="grey", linestyle="--", linewidth=1, label="perfect calibration")
+    axes.set(xlim=(0, 1), ylim=(0, 1), ylabel="accuracy in bin", title=title)
+    axes.grid(alpha=0.3)
+    axes.legend(loc="upper left", fontsize=8)
+    counts_axes.bar(centre, count, width, color="tab:grey", edgecolor="black")
+    counts_axes.set(xlim=(0, 1), xlabel="top-label confidence", ylabel="images")
+
+
+def plot_reliability(
+    panels: Sequence[tuple[str, dict[str, list[float]]]], path: str | os.PathLike, title: str = "reliability"
+) -> None:
+    """One reliability diagram per ``(panel title, bins)`` (see
+    :func:`fer_video.evaluate.calibration.reliability_bins`), side by side, each with the number
+    of images per bin below it."""
+    figure = Figure(figsize=(5 * len(panels), 6.2))
+    figure.suptitle(title)
+    grid = figure.add_gridspec(2, len(panels), height_ratios=(3, 1), hspace=0.35, wspace=0.25)
+    for column, (name, table) in enumerate(panels):
+        _draw_reliability(figure.add_subplot(grid[0, column]), figure.add_subplot(grid[1, column]), table, name)
+    figure.subplots_adjust(left=0.08, right=0.98, bottom=0.09, top=0.88)
+    save_figure(figure, path)

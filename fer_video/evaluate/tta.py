@@ -31,7 +31,7 @@ def ten_crop_views(batch: torch.Tensor, fraction: float = TEN_CROP_FRACTION) -> 
 def _ten_crop_proba(classifier: CropClassifier, crops: np.ndarray) -> torch.Tensor:
     normalise = EvalPreprocess(classifier.preprocess)
     batch = crops_to_tensor(crops).to(classifier.device)
-    probs = [classifier.model(normalise(view)).float().softmax(dim=1) for view in ten_crop_views(batch)]
+    probs = [classifier.probabilities(classifier.model(normalise(view)).float()) for view in ten_crop_views(batch)]
     return torch.stack(probs).mean(dim=0).cpu()
 
 
@@ -39,13 +39,13 @@ def _plain_proba(classifier: CropClassifier, crops: np.ndarray, flip: bool) -> t
     logits, _ = predict_logits_and_features(
         classifier.model, crops, classifier.preprocess, classifier.device, len(crops), flip_tta=flip
     )
-    return logits.softmax(dim=1)
+    return classifier.probabilities(logits)
 
 
 def predict_proba(
     classifier: CropClassifier, crops: np.ndarray, tta: str = "none", batch_size: int = 256, progress: bool = True
 ) -> np.ndarray:
-    """Probabilities (N, C) for uint8 face crops (N, H, W[, 3]).
+    """Probabilities (N, C) for uint8 face crops (N, H, W[, 3]), at the checkpoint's softmax temperature.
 
     ``tta``: ``none``; ``flip`` (logits of the crop and its mirror averaged); ``tencrop``
     (probabilities of the 10 :func:`ten_crop_views` averaged).

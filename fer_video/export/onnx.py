@@ -5,7 +5,9 @@ The CNN graph takes a normalised batch ``input`` (B, 1, S, S) and gives ``logits
 ``probs`` (B, C), ``present`` (B,) bool and ``state`` (B, H + C), and gives the smoothed
 ``smoothed`` probabilities (B, C) and the next ``next_state``. Each file carries the metadata a
 runtime needs (classes, preprocessing, sizes, the sha256 of the weights it came from) so it can
-be used without the PyTorch checkpoint.
+be used without the PyTorch checkpoint. The CNN graph gives raw logits; a calibrated checkpoint's
+softmax temperature travels in the metadata (``temperature``) and the classifier applies it, so the
+fp32 and int8 graphs of a checkpoint do not depend on it.
 """
 
 from __future__ import annotations
@@ -21,8 +23,9 @@ from torch import nn
 
 #: ONNX opset of every exported graph (supported by onnxruntime >= 1.17).
 OPSET = 18
-#: Bumped whenever the exported graphs or their metadata change, so cached files are redone.
-EXPORT_VERSION = 2
+#: Bumped whenever the exported graphs or their metadata change, so cached files are redone
+#: (3: the CNN's metadata carries the checkpoint's softmax temperature).
+EXPORT_VERSION = 3
 #: Key of the JSON metadata stored in the ONNX file's ``metadata_props``.
 METADATA_KEY = "fer_video"
 
@@ -35,17 +38,16 @@ class OnnxModelError(ValueError):
 
 
 def read_metadata(path: str | os.PathLike) -> dict[str, Any]:
-    """The fer-video metadata stored in an exported ONNX file."""
-    import onnx
+    """The fer-video metadata stored in an exported ONNX file (read without the ``onnx`` package)."""
+    from fer_video.export.props import read_metadata_props
 
     source = Path(path)
     if not source.is_file():
         raise OnnxModelError(f"ONNX file not found: {source}")
     try:
-        proto = onnx.load(str(source), load_external_data=False)
-    except Exception as error:  # protobuf raises several types for corrupt files
+        entries = read_metadata_props(source)
+    except (OSError, ValueError) as error:
         raise OnnxModelError(f"cannot read ONNX file {source}: {error}") from None
-    entries = {entry.key: entry.value for entry in proto.metadata_props}
     if METADATA_KEY not in entries:
         raise OnnxModelError(f"{source} was not exported by fer-video (no '{METADATA_KEY}' metadata)")
     try:
@@ -108,6 +110,7 @@ def export_classifier(model: nn.Module, meta: dict[str, Any], path: str | os.Pat
         "classes": list(meta["classes"]),
         "preprocess": dict(meta["preprocess"]),
         "embedding_dim": int(model.num_features),
+        "temperature": meta.get("temperature"),
     }
     return _export(ClassifierGraph(model), example, CNN_INPUTS, CNN_OUTPUTS, path, info, source_sha256)
 

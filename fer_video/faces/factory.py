@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-import torch
+from typing import TYPE_CHECKING
 
-from fer_video.faces.haar import HaarDetector
-from fer_video.faces.mtcnn import MTCNNDetector
-from fer_video.faces.types import FaceDetector
+if TYPE_CHECKING:
+    import torch
+
+    from fer_video.faces.types import FaceDetector
 
 DETECTORS: tuple[str, ...] = ("mtcnn", "haar")
 
@@ -25,7 +26,11 @@ def create_detector(
     if not 0 <= score_threshold <= 1:
         raise ValueError(f"score_threshold must be between 0 and 1, got {score_threshold}")
     if name == "mtcnn":
+        from fer_video.faces.mtcnn import MTCNNDetector
+
         return MTCNNDetector(device, min_face_size, score_threshold, max_detect_side)
     if name == "haar":
+        from fer_video.faces.haar import HaarDetector
+
         return HaarDetector(min_face_size, max_detect_side)
     raise ValueError(f"unknown face detector {name!r}; choose one of: {', '.join(DETECTORS)}")

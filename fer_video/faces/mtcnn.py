@@ -6,7 +6,9 @@ facenet-pytorch resizes every pyramid level and every candidate window of stages
 (hundreds on a busy frame, one torch call each) with torch's slow adaptive pooling; here the
 same levels and integer windows are resized with OpenCV's area interpolation on the uint8
 images: detection takes about half the CPU time, with the same faces found
-(tests/test_faces.py compares the two on a photo).
+(tests/test_faces.py compares the two on a photo). The networks are rebuilt in
+:mod:`fer_video.faces.mtcnn_nets` and the box arithmetic in :mod:`fer_video.faces.boxes`, so
+that neither facenet-pytorch's package nor torchvision is imported (seconds of start-up).
 
 :meth:`MTCNNDetector.refine` runs the last stage alone on boxes a tracker expects faces in:
 whether each face is still there, with a fresh box, score and landmarks, for a small fraction
@@ -21,10 +23,10 @@ from collections.abc import Sequence
 import cv2
 import numpy as np
 import torch
-from facenet_pytorch.models.utils.detect_face import batched_nms_numpy, bbreg, generateBoundingBox, rerec
-from torchvision.ops import batched_nms
 
 from fer_video.device import resolve_device
+from fer_video.faces.boxes import batched_nms, batched_nms_min, bbreg, generate_boxes, rerec
+from fer_video.faces.mtcnn_nets import load_mtcnn_nets
 from fer_video.faces.scaling import downscale_for_detection
 from fer_video.faces.types import FaceDetections
 
@@ -52,15 +54,12 @@ class MTCNNDetector:
         max_detect_side: int = 640,
         batch_size: int = 32,
     ) -> None:
-        from facenet_pytorch import MTCNN
-
         self.device = resolve_device(device)
         self.min_face_size = min_face_size
         self.score_threshold = score_threshold
         self.max_detect_side = max_detect_side
         self.batch_size = batch_size
-        nets = MTCNN(device=self.device).eval()
-        self.pnet, self.rnet, self.onet = nets.pnet, nets.rnet, nets.onet
+        self.pnet, self.rnet, self.onet = load_mtcnn_nets(self.device)
 
     def detect(self, images: Sequence[np.ndarray]) -> list[FaceDetections]:
         """Faces of each RGB uint8 image (H, W, 3)."""
@@ -116,7 +115,7 @@ class MTCNNDetector:
             size = (int(width * scale + 1), int(height * scale + 1))
             level = np.stack([cv2.resize(image, size, interpolation=cv2.INTER_AREA) for image in images])
             regression, probs = self.pnet(self._tensor(level))
-            found, inds = generateBoundingBox(regression, probs[:, 1], scale, STAGE_THRESHOLDS[0])
+            found, inds = generate_boxes(regression, probs[:, 1], scale, STAGE_THRESHOLDS[0])
             keep = batched_nms(found[:, :4], found[:, 4], inds, 0.5)
             boxes.append(found[keep])
             image_inds.append(inds[keep])
@@ -167,7 +166,7 @@ class MTCNNDetector:
             [sides_x * points[:, :5] + boxes[:, :1] - 1, sides_y * points[:, 5:] + boxes[:, 1:2] - 1], dim=2
         )
         boxes = bbreg(boxes, regression)
-        pick = batched_nms_numpy(boxes[:, :4], boxes[:, 4], image_inds, 0.7, "Min")
+        pick = batched_nms_min(boxes[:, :4], boxes[:, 4], image_inds, 0.7)
         return boxes[pick].cpu(), image_inds[pick].cpu(), points[pick].cpu()
 
     def _results(self, found: tuple[torch.Tensor, torch.Tensor, torch.Tensor], count: int) -> list[FaceDetections]:

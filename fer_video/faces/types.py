@@ -47,6 +47,16 @@ class FaceDetections:
         """Boxes and landmarks multiplied by ``factor`` (maps detection-scale coordinates back)."""
         return FaceDetections(self.boxes * factor, self.scores.copy(), self.landmarks * factor)
 
+    def mapped(self, matrix: np.ndarray) -> FaceDetections:
+        """Boxes and landmarks carried through the 2 x 3 affine ``matrix`` (e.g. from a zoomed,
+        cut or turned copy of an image back to the image): each box becomes the axis-aligned
+        box around its four mapped corners; re-sorted left to right."""
+        matrix = np.asarray(matrix, np.float32)
+        corners = np.stack([self.boxes[:, pair] for pair in ([0, 1], [2, 1], [0, 3], [2, 3])], axis=1)
+        corners = corners @ matrix[:, :2].T + matrix[:, 2]
+        boxes = np.concatenate([corners.min(1), corners.max(1)], axis=1)
+        return FaceDetections.from_arrays(boxes, self.scores, self.landmarks @ matrix[:, :2].T + matrix[:, 2])
+
     def select(self, keep: np.ndarray) -> FaceDetections:
         """The faces where the boolean mask ``keep`` is true (order kept)."""
         return FaceDetections(self.boxes[keep], self.scores[keep], self.landmarks[keep])

@@ -20,6 +20,7 @@ from fer_video.temporal.config import TemporalConfig
 from fer_video.temporal.metrics import sequence_metrics
 from fer_video.temporal.model import TemporalGRU, load_gru
 from fer_video.temporal.report import write_report
+from fer_video.temporal.hysteresis import DEFAULT_HYSTERESIS, HysteresisSettings, hysteresis_labels
 from fer_video.temporal.smoothing import DEFAULT_EMA_ALPHA, smooth_sequence
 
 #: EMA weights searched when matching EMA's flicker to the GRU's.
@@ -65,19 +66,29 @@ def gru_probs(gru: TemporalGRU, features: ClipFeatures, batch_size: int = 256) -
 
 
 def smoother_metrics(
-    kind: str, features: ClipFeatures, gru: TemporalGRU | None = None, ema_alpha: float = DEFAULT_EMA_ALPHA
+    kind: str,
+    features: ClipFeatures,
+    gru: TemporalGRU | None = None,
+    ema_alpha: float = DEFAULT_EMA_ALPHA,
+    hysteresis: HysteresisSettings | None = None,
 ) -> dict[str, float]:
-    """Metrics (see :mod:`fer_video.temporal.metrics`) of one smoother over a clip set."""
+    """Metrics (see :mod:`fer_video.temporal.metrics`) of one smoother over a clip set; with
+    ``hysteresis``, of the label shown under that rule rather than the top emotion."""
+    interval = 1.0 / features.fps
     if kind == "gru":
         probs = gru_probs(gru, features)
     else:
         probs = np.stack(
             [
-                smooth_sequence(kind, p, None, ema_alpha=ema_alpha, present=m)
+                smooth_sequence(kind, p, None, ema_alpha=ema_alpha, present=m, frame_interval_s=interval)
                 for p, m in zip(features.probs, features.present)
             ]
         )
-    return sequence_metrics(probs.argmax(-1), features.labels, features.present, features.fps, features.probs.shape[-1])
+    if hysteresis is None:
+        labels = probs.argmax(-1)
+    else:
+        labels = np.stack([hysteresis_labels(p, m, hysteresis, interval) for p, m in zip(probs, features.present)])
+    return sequence_metrics(labels, features.labels, features.present, features.fps, features.probs.shape[-1])
 
 
 def match_ema_alpha(features: ClipFeatures, target_spurious_per_min: float, alphas=EMA_ALPHA_GRID) -> float:
@@ -95,12 +106,17 @@ def compare_smoothers(
     clips: ClipFeatures, gru: TemporalGRU, ema_alphas: tuple[float, ...], matched_alpha: float
 ) -> pd.DataFrame:
     """One row per smoother: ``none``, ``ema`` at each alpha (``matched`` marks the one tuned on training
-    clips to the GRU's flicker) and ``gru``."""
+    clips to the GRU's flicker), ``gru``, and ``hmm-online`` and ``hmm``, each also with the shown-label
+    hysteresis (what ``fer-video video`` shows)."""
     rows = [{"method": "none", "ema_alpha": None, "matched": False, **smoother_metrics("none", clips)}]
     for alpha in sorted({*ema_alphas, matched_alpha}, reverse=True):
         scores = smoother_metrics("ema", clips, ema_alpha=alpha)
         rows.append({"method": "ema", "ema_alpha": alpha, "matched": alpha == matched_alpha, **scores})
     rows.append({"method": "gru", "ema_alpha": None, "matched": False, **smoother_metrics("gru", clips, gru)})
+    for kind in ("hmm-online", "hmm"):
+        rows.append({"method": kind, "ema_alpha": None, "matched": False, **smoother_metrics(kind, clips)})
+        shown = smoother_metrics(kind, clips, hysteresis=DEFAULT_HYSTERESIS)
+        rows.append({"method": f"{kind} + hysteresis", "ema_alpha": None, "matched": False, **shown})
     return pd.DataFrame(rows)
 
 

@@ -211,7 +211,7 @@ def write_report(
     _write_atomic(csv_path, lambda tmp: table.to_csv(tmp, index=False, float_format="%.4f"))
     n_clips, frames = clips.labels.shape
     text = (
-        "# Temporal smoothing: none vs ema vs gru\n\n"
+        "# Temporal smoothing on simulated clips: none, ema, gru, hmm-online, hmm\n\n"
         f"{n_clips} held-out simulated clips of {frames} frames at {clips.fps:g} fps "
         f"({n_clips * frames / clips.fps / 60:.1f} minutes), built only from FER2013 PublicTest images "
         f"(`configs/temporal.yaml`). CNN sha256 `{gru.meta['cnn_sha256'][:16]}...`. "

@@ -1,8 +1,15 @@
-"""Per-track smoothers of per-frame emotion probabilities: ``none``, ``ema`` and ``gru``.
+"""Per-track smoothers of per-frame emotion probabilities.
 
-Each smoother holds the state of one face track. ``update(probs, embedding)`` takes one
+Kinds: ``hmm`` (two-sided: each frame also looks ``lag_s`` seconds ahead; for files), and the
+causal ones, which need no future frames (live streams): ``hmm-online``, ``gru``, ``ema``, ``none``.
+See :mod:`fer_video.temporal.hmm` and ``results/real_video/`` for how they compare on real clips.
+
+A causal smoother holds the state of one face track: ``update(probs, embedding)`` takes one
 frame's CNN output, or ``None`` when the face was not detected in that frame (the state is
-carried over the gap), and returns the smoothed probabilities (C,).
+carried over the gap), and returns the smoothed probabilities (C,). :func:`make_track_smoother`
+gives every kind the streaming form the video pipeline uses: ``push`` per frame returns the
+outputs that became final (at once for causal kinds, ``lag_s`` later for ``hmm``), ``flush`` the
+rest when the track ends.
 """
 
 from __future__ import annotations
@@ -13,10 +20,18 @@ import numpy as np
 import torch
 
 from fer_video.constants import NUM_CLASSES
+from fer_video.temporal.hmm import FixedLagHmmSmoother, HmmFilter, HmmSettings, fixed_lag_posteriors
 from fer_video.temporal.model import TemporalGRU
 
-SMOOTHING_KINDS = ("gru", "ema", "none")
+#: Every smoothing kind; the first is the default for files.
+SMOOTHING_KINDS = ("hmm", "hmm-online", "gru", "ema", "none")
+#: The kinds that need no future frames; the first is the default for live streams.
+ONLINE_SMOOTHING_KINDS = ("hmm-online", "gru", "ema", "none")
+DEFAULT_SMOOTHING = SMOOTHING_KINDS[0]
+DEFAULT_LIVE_SMOOTHING = ONLINE_SMOOTHING_KINDS[0]
 DEFAULT_EMA_ALPHA = 0.2
+#: Analysed frames per second assumed where a caller gives no frame interval.
+DEFAULT_FRAME_INTERVAL_S = 0.1
 
 
 class TrackSmoother(Protocol):
@@ -101,9 +116,20 @@ def _frame_tensor(values: np.ndarray | None, size: int, device: torch.device) ->
     return tensor.view(1, 1, size)
 
 
-def make_smoother(kind: str, gru: GruModel | None = None, ema_alpha: float = DEFAULT_EMA_ALPHA) -> TrackSmoother:
-    """A fresh smoother for one track: ``"gru"`` (needs ``gru``: a :class:`TemporalGRU` or a
-    :class:`StepGru` such as the ONNX Runtime step), ``"ema"`` or ``"none"``."""
+def make_smoother(
+    kind: str,
+    gru: GruModel | None = None,
+    ema_alpha: float = DEFAULT_EMA_ALPHA,
+    frame_interval_s: float = DEFAULT_FRAME_INTERVAL_S,
+    hmm: HmmSettings | None = None,
+) -> TrackSmoother:
+    """A fresh causal smoother for one track: ``"hmm-online"`` (analysed frames
+    ``frame_interval_s`` apart; ``hmm`` settings), ``"gru"`` (needs ``gru``: a :class:`TemporalGRU`
+    or a :class:`StepGru` such as the ONNX Runtime step), ``"ema"`` or ``"none"``."""
+    if kind == "hmm-online":
+        return HmmFilter(hmm or HmmSettings(), frame_interval_s, gru.num_classes if gru is not None else NUM_CLASSES)
+    if kind == "hmm":
+        raise ValueError("smoothing 'hmm' looks ahead and has no causal form; use make_track_smoother, or 'hmm-online'")
     if kind == "none":
         return NoSmoother(gru.num_classes if gru is not None else NUM_CLASSES)
     if kind == "ema":
@@ -115,6 +141,53 @@ def make_smoother(kind: str, gru: GruModel | None = None, ema_alpha: float = DEF
     raise ValueError(f"unknown smoothing '{kind}'; expected one of {', '.join(SMOOTHING_KINDS)}")
 
 
+class StreamingSmoother(Protocol):
+    """One track's smoother in the pipeline's streaming form (see the module docstring)."""
+
+    def push(self, probs: np.ndarray | None, embedding: np.ndarray | None) -> list[np.ndarray]: ...
+
+    def flush(self) -> list[np.ndarray]: ...
+
+
+class CausalStream:
+    """A causal :class:`TrackSmoother` in streaming form: every push's output is final at once."""
+
+    def __init__(self, smoother: TrackSmoother) -> None:
+        self.smoother = smoother
+
+    def push(self, probs: np.ndarray | None, embedding: np.ndarray | None) -> list[np.ndarray]:
+        return [self.smoother.update(probs, embedding)]
+
+    def flush(self) -> list[np.ndarray]:
+        return []
+
+
+class HmmStream:
+    """The two-sided ``hmm`` smoother in streaming form (outputs ``lag_s`` seconds late)."""
+
+    def __init__(self, settings: HmmSettings, frame_interval_s: float, num_classes: int = NUM_CLASSES) -> None:
+        self.smoother = FixedLagHmmSmoother(settings, frame_interval_s, num_classes)
+
+    def push(self, probs: np.ndarray | None, embedding: np.ndarray | None) -> list[np.ndarray]:
+        return self.smoother.push(probs)
+
+    def flush(self) -> list[np.ndarray]:
+        return self.smoother.flush()
+
+
+def make_track_smoother(
+    kind: str,
+    gru: GruModel | None = None,
+    ema_alpha: float = DEFAULT_EMA_ALPHA,
+    frame_interval_s: float = DEFAULT_FRAME_INTERVAL_S,
+    hmm: HmmSettings | None = None,
+) -> StreamingSmoother:
+    """A fresh streaming smoother of any kind in :data:`SMOOTHING_KINDS` for one track."""
+    if kind == "hmm":
+        return HmmStream(hmm or HmmSettings(), frame_interval_s, gru.num_classes if gru is not None else NUM_CLASSES)
+    return CausalStream(make_smoother(kind, gru, ema_alpha, frame_interval_s, hmm))
+
+
 def smooth_sequence(
     kind: str,
     probs: np.ndarray,
@@ -122,15 +195,19 @@ def smooth_sequence(
     gru: GruModel | None = None,
     ema_alpha: float = DEFAULT_EMA_ALPHA,
     present: np.ndarray | None = None,
+    frame_interval_s: float = DEFAULT_FRAME_INTERVAL_S,
+    hmm: HmmSettings | None = None,
 ) -> np.ndarray:
-    """Smoothed probabilities (T, C) for one track's whole sequence, identical to calling
-    ``make_smoother(kind, ...).update`` frame by frame. ``present`` (T,) marks detected frames
-    (default: all); the rows of ``probs`` / ``embeddings`` at missed frames are ignored."""
+    """Smoothed probabilities (T, C) for one track's whole sequence, identical to streaming it
+    through ``make_track_smoother(kind, ...)`` frame by frame. ``present`` (T,) marks detected
+    frames (default: all); the rows of ``probs`` / ``embeddings`` at missed frames are ignored."""
     probs = np.asarray(probs, dtype=np.float32)
     present = np.ones(len(probs), dtype=bool) if present is None else np.asarray(present, dtype=bool)
     if present.shape != probs.shape[:1]:
         raise ValueError(f"present has shape {present.shape}, expected ({len(probs)},)")
-    smoother = make_smoother(kind, gru, ema_alpha)
+    if kind in ("hmm", "hmm-online"):
+        return fixed_lag_posteriors(probs, present, hmm or HmmSettings(), frame_interval_s, two_sided=kind == "hmm")
+    smoother = make_smoother(kind, gru, ema_alpha, frame_interval_s, hmm)
     if isinstance(smoother, GruSmoother):
         return _gru_sequence(smoother.gru, probs, embeddings, present)
     rows = embeddings if embeddings is not None else [None] * len(probs)

@@ -33,6 +33,7 @@ class TrainConfig:
     class_balanced: bool = False
     ema_decay: float = 0.0
     early_stopping_patience: int = 0  # epochs without PublicTest improvement; 0 = off
+    keep_epochs: bool = False  # also save each epoch's scored weights as epoch_NNN.pt (to select on other data)
     seed: int = 0
     num_threads: int = 0  # 0 = all cores
     max_train_samples: int = 0  # 0 = all; small values for smoke runs

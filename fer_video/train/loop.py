@@ -79,7 +79,8 @@ def fit(
     step_callback: Callable[[int, float], None] | None = None,
 ) -> dict[str, Any]:
     """Train ``config`` on FER2013 Training, select on PublicTest; writes ``best.pt``, ``last.pt``,
-    ``log.csv`` and ``config.yaml`` under ``out_dir``. Returns the best epoch's metrics.
+    ``log.csv`` and ``config.yaml`` under ``out_dir`` (and ``epoch_NNN.pt`` per epoch with
+    ``config.keep_epochs``). Returns the best epoch's metrics.
 
     ``epoch_callback(epoch, val_acc)`` is called after each epoch (used for tuning/pruning),
     ``step_callback(step, loss)`` after each optimizer step with the global batch's mean loss.
@@ -206,15 +207,16 @@ def _fit(
             "epoch_time_s": epoch_time,
             "images_per_s": steps_per_epoch * config.batch_size / epoch_time,
         }
+        epoch_metrics = {
+            "publictest_acc": scored_stats["acc"],
+            "publictest_loss": scored_stats["loss"],
+            "epoch": epoch + 1,
+            "weights": "ema" if use_ema else "raw",
+        }
         improved = scored_stats["acc"] > best_acc
         if improved:
             best_acc, best_epoch, patience_left = scored_stats["acc"], epoch + 1, config.early_stopping_patience
-            best_metrics = {
-                "publictest_acc": scored_stats["acc"],
-                "publictest_loss": scored_stats["loss"],
-                "epoch": epoch + 1,
-                "weights": "ema" if use_ema else "raw",
-            }
+            best_metrics = epoch_metrics
         else:
             patience_left -= 1
         if context.is_main:
@@ -229,6 +231,11 @@ def _fit(
                 save_atomic(
                     {"model": scored.state_dict(), "meta": {**meta, "metrics": best_metrics, "train_time_s": elapsed}},
                     best_path,
+                )
+            if config.keep_epochs:
+                save_atomic(
+                    {"model": scored.state_dict(), "meta": {**meta, "metrics": epoch_metrics, "train_time_s": elapsed}},
+                    out / f"epoch_{epoch + 1:03d}.pt",
                 )
             save_atomic(
                 {

@@ -20,7 +20,9 @@ import numpy as np
 
 from fer_video.faces import FaceDetections, align_faces
 from fer_video.recognizer import EmotionRecognizer
-from fer_video.temporal import GruModel, TrackSmoother, make_smoother
+from fer_video.temporal import GruModel, HysteresisSettings
+from fer_video.video.smoothing_stage import SmoothingStage
+from fer_video.video.stabilizer import FaceStabilizer
 from fer_video.video.state import TrackState
 from fer_video.video.timing import StageTimer
 from fer_video.video.tracker import TENTATIVE, IouTracker
@@ -39,24 +41,30 @@ class FaceTrackAnalyzer:
     """Stateful per-face emotion analysis of consecutive frames (see the module docstring).
 
     ``smoothing`` is a :data:`fer_video.temporal.SMOOTHING_KINDS` name (``gru`` needs ``gru``:
-    the PyTorch GRU or its ONNX Runtime step, see :func:`~fer_video.video.pipeline.load_shipped_gru`);
+    the PyTorch GRU or its ONNX Runtime step, see :func:`~fer_video.video.pipeline.load_shipped_gru`),
+    ``hysteresis`` the rule holding the shown label (``None``: the top emotion);
     a face unseen for more than ``max_gap_frames`` analysed frames ends its track; ``min_hits``
-    sightings in a row confirm a new face. Stage times go to ``timer``.
+    sightings in a row confirm a new face. With ``stabilize``, each track's box and landmarks are
+    smoothed over time (:class:`~fer_video.video.stabilizer.FaceStabilizer`, analysed frames
+    ``frame_interval_s`` apart) before the face is aligned. Stage times go to ``timer``.
     """
 
     def __init__(
         self,
         recognizer: EmotionRecognizer,
-        smoothing: str = "gru",
+        smoothing: str = "hmm",
         gru: GruModel | None = None,
         detect_every: int = 1,
         max_gap_frames: int = 10,
         min_hits: int = 2,
         timer: StageTimer | None = None,
+        stabilize: bool = False,
+        frame_interval_s: float = 0.1,
+        hysteresis: HysteresisSettings | None = None,
     ) -> None:
         if detect_every < 1:
             raise ValueError(f"detect_every must be at least 1, got {detect_every}")
-        make_smoother(smoothing, gru)  # fail now on a bad name or a missing GRU, not at the first face
+        self.smoothing_stage = SmoothingStage(smoothing, tuple(recognizer.classes), gru, frame_interval_s, hysteresis)
         self.recognizer = recognizer
         self.classes = tuple(recognizer.classes)
         self.smoothing = smoothing
@@ -68,33 +76,53 @@ class FaceTrackAnalyzer:
         max_misses = max(1, math.ceil(max_gap_frames / frames_per_update))
         self.tracker = IouTracker(max_misses=max_misses, min_hits=min_hits)
         self.timer = timer or StageTimer()
-        self._smoothers: dict[int, TrackSmoother] = {}
+        self.stabilize = stabilize
+        self.frame_interval_s = frame_interval_s
+        self._stabilizers: dict[int, tuple[FaceStabilizer, int]] = {}
         self._frames_seen = 0
 
     def reset(self) -> None:
         """Forget all faces (a new video or stream)."""
         self.tracker.reset()
-        self._smoothers = {}
+        self.smoothing_stage.reset()
+        self._stabilizers = {}
         self._frames_seen = 0
 
     def process(self, frames: Sequence[np.ndarray]) -> list[list[TrackState]]:
-        """Tracked faces of each consecutive RGB uint8 frame (H, W, 3), ordered by track id."""
-        detect = [(self._frames_seen + i) % self.detect_every == 0 for i in range(len(frames))]
+        """Tracked faces, ordered by track id, of the analysed frames that became final, oldest
+        first, after these consecutive RGB uint8 frames (H, W, 3): with causal smoothing one
+        entry per frame given; with two-sided smoothing the frames come out ``lag_s`` later
+        (:meth:`finish` gives the last ones)."""
+        first = self._frames_seen
+        detect = [(first + i) % self.detect_every == 0 for i in range(len(frames))]
         self._frames_seen += len(frames)
         with self.timer.stage("detect"):
             found = iter(self.recognizer.detector.detect([f for f, d in zip(frames, detect) if d]))
         tracked = [self._track(frame, next(found) if d else None) for frame, d in zip(frames, detect)]
+        if self.stabilize:
+            with self.timer.stage("stabilize"):
+                for number, faces in enumerate(tracked, start=first):
+                    self._stabilize(faces, number)
         with self.timer.stage("align"):
             crops = self._align(frames, tracked)
         with self.timer.stage("classify"):
             probs, embeddings = self._classify(crops)
         with self.timer.stage("smooth"):
-            states, start = [], 0
+            released, start = [], 0
             for frame, faces in zip(frames, tracked):
                 end = start + len(faces.ids)
-                states.append(self._smooth(frame.shape, faces, probs[start:end], embeddings[start:end]))
+                seen = [
+                    self._state(track_id, frame.shape, faces.faces, row, probs[start + row], embeddings[start + row])
+                    for row, track_id in enumerate(faces.ids)
+                ]
+                released.extend(self.smoothing_stage.add_frame(seen, faces.alive))
                 start = end
-        return states
+        return released
+
+    def finish(self) -> list[list[TrackState]]:
+        """The analysed frames still waiting for their smoothed output, at the end of the video."""
+        with self.timer.stage("smooth"):
+            return self.smoothing_stage.finish()
 
     def _track(self, frame: np.ndarray, detections: FaceDetections | None) -> _FrameFaces:
         """Confirmed faces of one frame: detected or re-checked ones (with ids) or, when the
@@ -114,6 +142,19 @@ class FaceTrackAnalyzer:
                 ids = [int(i) for i in track_ids[keep]]
                 faces = detections.select(keep)
             return _FrameFaces(ids, faces, self.tracker.active_ids)
+
+    def _stabilize(self, faces: _FrameFaces, number: int) -> None:
+        """Replace this frame's boxes and landmarks by their stabilised values, track by track
+        (tracks that ended are forgotten)."""
+        alive = set(faces.alive)
+        self._stabilizers = {i: entry for i, entry in self._stabilizers.items() if i in alive}
+        for row, track_id in enumerate(faces.ids):
+            stabilizer, last = self._stabilizers.get(track_id, (FaceStabilizer(), number))
+            dt = (number - last) * self.frame_interval_s
+            faces.faces.boxes[row], faces.faces.landmarks[row] = stabilizer(
+                faces.faces.boxes[row], faces.faces.landmarks[row], dt
+            )
+            self._stabilizers[track_id] = (stabilizer, number)
 
     def _recheck(self, frame: np.ndarray) -> FaceDetections:
         """The faces seen at the last update, re-checked where the tracker expects them; a full
@@ -138,22 +179,6 @@ class FaceTrackAnalyzer:
             return np.zeros((0, len(self.classes)), np.float32), np.zeros((0, 0), np.float32)
         return self.recognizer.classifier.predict(crops)
 
-    def _smooth(
-        self, shape: tuple[int, ...], faces: _FrameFaces, probs: np.ndarray, embeddings: np.ndarray
-    ) -> list[TrackState]:
-        """Advance every live track's smoother by one frame (missed tracks get ``None``)."""
-        seen = {track_id: row for row, track_id in enumerate(faces.ids)}
-        self._smoothers = {i: self._smoothers.get(i) or make_smoother(self.smoothing, self.gru) for i in faces.alive}
-        states = []
-        for track_id in sorted(self._smoothers):
-            row = seen.get(track_id)
-            if row is None:
-                self._smoothers[track_id].update(None, None)
-                continue
-            smoothed = self._smoothers[track_id].update(probs[row], embeddings[row])
-            states.append(self._state(track_id, shape, faces.faces, row, probs[row], smoothed))
-        return states
-
     def _state(
         self,
         track_id: int,
@@ -161,20 +186,22 @@ class FaceTrackAnalyzer:
         faces: FaceDetections,
         row: int,
         raw: np.ndarray,
-        smoothed: np.ndarray,
+        embedding: np.ndarray,
     ) -> TrackState:
+        """One face's state with its raw CNN output; the smoothing stage fills in the smoothed fields."""
         height, width = shape[:2]
         x1, y1, x2, y2 = (float(v) for v in faces.boxes[row])
         box = (max(0.0, x1), max(0.0, y1), min(float(width), x2), min(float(height), y2))
         score = float(faces.scores[row])
-        top, raw_top = int(np.argmax(smoothed)), int(np.argmax(raw))
+        raw_top = int(np.argmax(raw))
         return TrackState(
             track_id=track_id,
             box=box,
-            probabilities={name: float(p) for name, p in zip(self.classes, smoothed)},
-            label=self.classes[top],
-            confidence=float(smoothed[top]),
+            probabilities={},
+            label="",
+            confidence=float("nan"),
             raw_probabilities={name: float(p) for name, p in zip(self.classes, raw)},
             raw_label=self.classes[raw_top],
             det_score=None if np.isnan(score) else score,
+            embedding=embedding,
         )

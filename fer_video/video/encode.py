@@ -5,10 +5,13 @@ copied (or converted to AAC when MP4 cannot hold its codec).
 
 :class:`AnnotatedVideoWriter` runs in its own thread so decoding, drawing and encoding overlap
 the analysis; the analysis hands it results in frame order with :meth:`~AnnotatedVideoWriter.submit`.
+A live source cannot be re-read: :class:`FrameVideoWriter` encodes the analysed frames themselves,
+as they are handed over, at their own times.
 """
 
 from __future__ import annotations
 
+import os
 import queue
 import threading
 from collections.abc import Callable, Sequence
@@ -139,6 +142,67 @@ class AnnotatedVideoWriter:
                 target.mux(video_out.encode(None))
                 if audio is not None:
                     audio.flush()
+
+
+class FrameVideoWriter:
+    """An H.264 MP4 of pictures handed over one at a time with their times in seconds (a variable
+    frame rate; ``rate`` is the nominal one). The file is written beside ``target`` under a hidden
+    name and moved onto ``target`` by :meth:`close`, so an interrupted run leaves no broken file;
+    pictures keep the first one's size (later ones of another size are resized to it)."""
+
+    #: Time base of the output stream: timestamps in milliseconds.
+    TIME_BASE = Fraction(1, 1000)
+
+    def __init__(self, target: Path, rate: float = 10.0) -> None:
+        self.target = Path(target)
+        self.partial = self.target.with_name(f".{self.target.stem}.{os.getpid()}.partial{self.target.suffix}")
+        self.rate = Fraction(rate).limit_denominator(1000) if rate > 0 else Fraction(30)
+        self.frames_written = 0
+        self._container: av.container.OutputContainer | None = None
+        self._stream = None
+        self._last_pts: int | None = None
+
+    def write(self, picture: np.ndarray, time_s: float) -> None:
+        """Append the RGB uint8 ``picture`` (H, W, 3), shown from ``time_s`` seconds."""
+        if self._container is None:
+            self._open(picture.shape[1] - picture.shape[1] % 2, picture.shape[0] - picture.shape[0] % 2)
+        width, height = self._stream.width, self._stream.height
+        picture = _even(picture)
+        if picture.shape[:2] != (height, width):
+            picture = cv2.resize(picture, (width, height), interpolation=cv2.INTER_AREA)
+        frame = _yuv_frame(np.ascontiguousarray(picture))
+        pts = round(time_s / self.TIME_BASE)
+        pts = pts if self._last_pts is None or pts > self._last_pts else self._last_pts + 1
+        frame.pts, frame.time_base, self._last_pts = pts, self.TIME_BASE, pts
+        self._container.mux(self._stream.encode(frame))
+        self.frames_written += 1
+
+    def close(self) -> Path | None:
+        """Finish the file and move it into place; ``None`` when no picture was written."""
+        if self._container is None:
+            return None
+        try:
+            self._container.mux(self._stream.encode(None))
+        finally:
+            self._container.close()
+            self._container = None
+        self.partial.replace(self.target)
+        return self.target
+
+    def abort(self) -> None:
+        """Close and delete the partial file."""
+        if self._container is not None:
+            self._container.close()
+            self._container = None
+        self.partial.unlink(missing_ok=True)
+
+    def _open(self, width: int, height: int) -> None:
+        self._container = av.open(str(self.partial), "w", format="mp4")
+        self._stream = self._container.add_stream("libx264", rate=self.rate, options=dict(X264_OPTIONS))
+        self._stream.width, self._stream.height, self._stream.pix_fmt = width, height, "yuv420p"
+        self._stream.codec_context.time_base = self.TIME_BASE
+        self._stream.codec_context.colorspace = _BT601
+        self._stream.codec_context.color_range = _LIMITED_RANGE
 
 
 def _yuv_frame(picture: np.ndarray) -> av.VideoFrame:

@@ -22,15 +22,31 @@ class LiveAnalyzer:
 
     Frames may come at any rate: a face unseen for :data:`~fer_video.video.pipeline.MAX_GAP_S`
     seconds (judged from the recent frame rate) ends its track. A frame whose time goes
-    backwards starts a new stream (:meth:`reset`).
+    backwards starts a new stream (:meth:`reset`). ``detect_every``: a full face detection on
+    every k-th frame, tracked faces re-checked in between (see :class:`FaceTrackAnalyzer`).
     """
 
-    def __init__(self, recognizer: EmotionRecognizer, smoothing: str = "gru", gru: GruModel | None = None) -> None:
+    def __init__(
+        self,
+        recognizer: EmotionRecognizer,
+        smoothing: str = "gru",
+        gru: GruModel | None = None,
+        detect_every: int = 1,
+    ) -> None:
         if smoothing == "gru" and gru is None:
             gru = load_shipped_gru(recognizer)
-        self.analyzer = FaceTrackAnalyzer(recognizer, smoothing, gru)
+        self.analyzer = FaceTrackAnalyzer(recognizer, smoothing, gru, detect_every=detect_every)
         self._last_time: float | None = None
         self._rate = _DEFAULT_RATE
+
+    def warm_up(self, width: int, height: int) -> None:
+        """Run the models once on a blank ``width`` x ``height`` frame and a blank face crop, then
+        forget it: the first frames of a new size cost several times as much as the next ones,
+        which a live source would pay in dropped frames."""
+        self.process(np.zeros((height, width, 3), np.uint8), 0.0)
+        size = self.analyzer.recognizer.input_size
+        self.analyzer.recognizer.classifier.predict(np.zeros((1, size, size), np.uint8))
+        self.reset()
 
     def process(self, frame: np.ndarray, time_s: float) -> list[TrackState]:
         """The tracked faces in this RGB uint8 frame (H, W, 3) taken at ``time_s`` seconds."""

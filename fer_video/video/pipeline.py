@@ -12,6 +12,7 @@ from __future__ import annotations
 import math
 import os
 import time
+from collections import deque
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, replace
@@ -23,7 +24,8 @@ from fer_video.backends import BACKENDS
 from fer_video.faces import DETECTORS
 from fer_video.pretrained import DEFAULT_MODEL, shipped_model
 from fer_video.recognizer import EmotionRecognizer
-from fer_video.temporal import SMOOTHING_KINDS, GruModel
+from fer_video.temporal import DEFAULT_SMOOTHING, SMOOTHING_KINDS, GruModel
+from fer_video.temporal.hysteresis import DEFAULT_HYSTERESIS
 from fer_video.video.analyzer import FaceTrackAnalyzer
 from fer_video.video.decode import VideoSource
 from fer_video.video.encode import AnnotatedVideoWriter
@@ -61,7 +63,10 @@ Progress = Callable[[float], None]
 @dataclass
 class VideoOptions:
     """How a video is analysed. ``fps``: analysed frames per second (0: every frame);
-    ``smoothing``: ``gru``, ``ema`` or ``none``; ``write_video``: also write ``annotated.mp4``;
+    ``smoothing``: a :data:`fer_video.temporal.SMOOTHING_KINDS` name (default ``hmm``: two-sided,
+    for files; ``hmm-online``, ``gru``, ``ema`` are causal; ``none`` shows the CNN's own answer);
+    ``hysteresis``: hold the shown label until another emotion leads clearly for long enough
+    (:data:`fer_video.temporal.hysteresis.DEFAULT_HYSTERESIS`; never with ``none``); ``write_video``: also write ``annotated.mp4``;
     ``detect_every``: run the full face detection on every k-th analysed frame; in between,
     MTCNN re-checks the tracked faces where they are expected (a full detection where one is
     missing), Haar leaves the tracker's estimates (see :mod:`fer_video.video.analyzer`);
@@ -71,7 +76,7 @@ class VideoOptions:
     :data:`fer_video.pretrained.SHIPPED_MODELS`), its CNN and its GRU."""
 
     fps: float = 10.0
-    smoothing: str = "gru"
+    smoothing: str = DEFAULT_SMOOTHING
     write_video: bool = True
     detect_every: int = DEFAULT_DETECT_EVERY
     detector: str = "mtcnn"
@@ -80,6 +85,8 @@ class VideoOptions:
     model: str = DEFAULT_MODEL
     overwrite: bool = False
     max_duration_s: float | None = None
+    stabilize: bool = False
+    hysteresis: bool = True
 
     def validate(self) -> None:
         if not (self.fps >= 0 and math.isfinite(self.fps)):
@@ -169,7 +176,7 @@ def annotate_video(
             recognizer, gru = load_models(options)
         elif options.smoothing == "gru" and gru is None:
             gru = load_shipped_gru(recognizer)
-        analyzer = _make_analyzer(source, options, recognizer, gru, timer)
+        analyzer = make_analyzer(source, options, recognizer, gru, timer)
         indices = source.analysis_indices(options.fps, options.max_duration_s)
         frame_limit = source.frame_limit(options.max_duration_s)
         duration = min(source.info.duration_s, options.max_duration_s or math.inf)
@@ -217,7 +224,7 @@ def annotate_video(
     )
 
 
-def _make_analyzer(
+def make_analyzer(
     source: VideoSource,
     options: VideoOptions,
     recognizer: EmotionRecognizer,
@@ -230,9 +237,11 @@ def _make_analyzer(
     rate = min(options.fps, own_rate) if options.fps > 0 else own_rate
     max_gap_frames = max(1, math.ceil(MAX_GAP_S * rate))
     min_hits = max(2, round(MIN_TRACK_S * rate))
+    hysteresis = DEFAULT_HYSTERESIS if options.hysteresis else None
     return FaceTrackAnalyzer(
-        recognizer, options.smoothing, gru, options.detect_every, max_gap_frames, min_hits=min_hits, timer=timer
-    )
+        recognizer, options.smoothing, gru, options.detect_every, max_gap_frames, min_hits=min_hits, timer=timer,
+        stabilize=options.stabilize, frame_interval_s=1.0 / rate, hysteresis=hysteresis,
+    )  # fmt: skip
 
 
 def _analyse(
@@ -246,7 +255,8 @@ def _analyse(
     progress: Progress | None,
 ) -> None:
     """Stream the analysed frames chunk by chunk (the next chunk decoding in a second thread
-    meanwhile); every result goes to the CSV, the summary and the writer."""
+    meanwhile); every result goes to the CSV, the summary and the writer, in frame order as the
+    analyzer releases it (two-sided smoothing holds frames back for its look-ahead)."""
     frame_bytes = source.info.width * source.info.height * 3
     chunk = int(np.clip(CHUNK_BYTES // max(frame_bytes, 1), 1, CHUNK_FRAMES))
     batches = [indices[start : start + chunk] for start in range(0, len(indices), chunk)]
@@ -255,25 +265,31 @@ def _analyse(
         with timer.stage("decode"):
             return source.read(batch)
 
-    done = 0
+    done, waiting = 0, deque()
     with TimelineWriter(timeline_csv, analyzer.classes) as timeline, ThreadPoolExecutor(1, "fer-video-decode") as pool:
+
+        def emit(released: list) -> None:
+            with timer.stage("write"):
+                for frame_states in released:
+                    index = int(waiting.popleft())
+                    time_s = float(source.timestamps[index])
+                    timeline.write(time_s, index, frame_states)
+                    summary.add(time_s, frame_states)
+                    if writer is not None:
+                        writer.submit(index, frame_states)
+
         upcoming = pool.submit(read, batches[0]) if batches else None
         for number, batch in enumerate(batches):
             frames = upcoming.result()
             upcoming = pool.submit(read, batches[number + 1]) if number + 1 < len(batches) else None
-            states = analyzer.process(frames)
+            waiting.extend(batch)
+            emit(analyzer.process(frames))
             del frames
-            with timer.stage("write"):
-                for index, frame_states in zip(batch, states):
-                    time_s = float(source.timestamps[index])
-                    timeline.write(time_s, int(index), frame_states)
-                    summary.add(time_s, frame_states)
-                    if writer is not None:
-                        writer.submit(int(index), frame_states)
             if writer is not None:
                 writer.raise_error()
             done += len(batch)
             _report(progress, done / len(indices), writer)
+        emit(analyzer.finish())
 
 
 def _report(progress: Progress | None, analysed: float, writer: AnnotatedVideoWriter | None) -> None:

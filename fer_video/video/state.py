@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+
+import numpy as np
 
 Box = tuple[float, float, float, float]
 
@@ -13,7 +15,8 @@ class TrackState:
 
     ``probabilities``/``label``/``confidence``: the smoothed emotion; ``raw_*`` the CNN's own
     output for this frame; ``det_score`` the detector's score, ``None`` where the box is the
-    tracker's estimate (frames analysed without detection).
+    tracker's estimate (frames analysed without detection); ``embedding`` the CNN's feature
+    vector for this frame (what the temporal GRU reads; not written to the outputs).
     """
 
     track_id: int
@@ -24,3 +27,4 @@ class TrackState:
     raw_probabilities: dict[str, float]
     raw_label: str
     det_score: float | None
+    embedding: np.ndarray | None = field(default=None, repr=False, compare=False)

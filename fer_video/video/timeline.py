@@ -45,6 +45,11 @@ class TimelineWriter:
             )
         self.rows += len(states)
 
+    def flush(self) -> None:
+        """Push the rows written so far to the file (a live run flushes after every frame, so a
+        reader of the file sees complete rows only)."""
+        self._file.flush()
+
     def close(self) -> None:
         self._file.close()
 

@@ -1,0 +1,37 @@
+"""What this CPU can do, as the operating system reports it (instruction-set flags, never its name)."""
+
+from __future__ import annotations
+
+import platform
+
+#: Flags of int8 dot-product instructions, which make int8 inference fast: x86 AVX-512 VNNI,
+#: AVX-VNNI and AMX-INT8; Arm's dot product (``asimddp``) and int8 matrix multiply (``i8mm``).
+INT8_DOT_PRODUCT_FLAGS: tuple[str, ...] = ("avx512_vnni", "avx_vnni", "amx_int8", "asimddp", "i8mm")
+
+
+def parse_cpu_flags(cpuinfo: str) -> frozenset[str]:
+    """The instruction-set flags in the text of ``/proc/cpuinfo`` (``flags`` on x86, ``Features`` on Arm)."""
+    for line in cpuinfo.splitlines():
+        key, _, value = line.partition(":")
+        if key.strip().lower() in ("flags", "features"):
+            return frozenset(value.split())
+    return frozenset()
+
+
+def cpu_flags(cpuinfo_path: str = "/proc/cpuinfo") -> frozenset[str]:
+    """This CPU's instruction-set flags (empty where the OS does not publish them)."""
+    try:
+        with open(cpuinfo_path, encoding="utf-8", errors="replace") as handle:
+            return parse_cpu_flags(handle.read())
+    except OSError:
+        return frozenset()
+
+
+def int8_dot_product_flags(flags: frozenset[str]) -> tuple[str, ...]:
+    """Those of :data:`INT8_DOT_PRODUCT_FLAGS` that ``flags`` holds."""
+    return tuple(flag for flag in INT8_DOT_PRODUCT_FLAGS if flag in flags)
+
+
+def cpu_architecture() -> str:
+    """``x86_64``, ``aarch64``, ..."""
+    return platform.machine() or "unknown"

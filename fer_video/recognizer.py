@@ -97,7 +97,8 @@ class EmotionRecognizer:
     ``min_face_size`` (pixels at detection scale), ``score_threshold`` and ``max_detect_side``
     (longer side images are shrunk to for detection) tune the detector. ``photo_search``: what
     photos get where the first detection finds no face (zoomed, brightened and turned looks, see
-    :mod:`fer_video.faces.photos`; ``None``: nothing more); video frames never get it.
+    :mod:`fer_video.faces.photos`; ``None``: nothing more); video frames never get it, nor does the
+    Haar detector (its boxes have no score to hold the looks' false faces back).
     ``backend`` runs the CNN: ``auto`` (ONNX Runtime on the CPU when installed, PyTorch on CUDA),
     ``torch``, ``onnx`` or ``onnx-int8`` (see :mod:`fer_video.backends`).
     """
@@ -122,7 +123,7 @@ class EmotionRecognizer:
         self.model = model
         self.classifier: CropClassifier = load_classifier(weights, device=self.device, backend=backend, model=model)
         self.detector = create_detector(detector, self.device, min_face_size, score_threshold, max_detect_side)
-        self.photo_search = photo_search
+        self.photo_search = photo_search if detector == "mtcnn" else None
 
     @property
     def classes(self) -> tuple[str, ...]:

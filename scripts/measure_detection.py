@@ -17,7 +17,8 @@ face. Each image is detected ``before`` (``detector.detect``, what every photo g
 what every video frame gets) and ``after`` (``fer_video.faces.photos.detect_photos``, what
 ``EmotionRecognizer.predict`` runs). With ``--baseline DIR`` (an earlier checkout) the time of a
 no-face clip through ``fer_video.video.annotate_video`` is measured with both packages.
-Writes results/detection/detection.csv, images.csv and detection.md.
+Writes results/detection/: detection.md (the report), detection.csv (per condition), totals.csv
+(per group) and images.csv (per image).
 
     python scripts/measure_detection.py --baseline /tmp/fer-video-before --overwrite
 """
@@ -455,6 +456,20 @@ def time_clip_with(package_root: Path | None, clip: Path, args: argparse.Namespa
 # ---- report -------------------------------------------------------------------------------
 
 
+def cpu_features() -> str:
+    """The vector extensions of this CPU that decide PyTorch's speed (Linux), e.g. ``AVX2; no AVX-512``."""
+    try:
+        with open("/proc/cpuinfo", encoding="utf-8", errors="replace") as handle:
+            flags = next((line.split(":", 1)[1].split() for line in handle if line.startswith("flags")), [])
+    except OSError:
+        return "CPU features unknown"
+    names = {"avx2": "AVX2", "avx512f": "AVX-512", "avx512_vnni": "AVX512-VNNI", "avx512_bf16": "AVX512-BF16",
+             "amx_tile": "AMX"}  # fmt: skip
+    have = [name for flag, name in names.items() if flag in flags]
+    lacking = [name for flag, name in names.items() if flag not in flags]
+    return "; ".join(filter(None, [", ".join(have), ("no " + ", ".join(lacking)) if lacking else ""]))
+
+
 def percent(value: float) -> str:
     return "" if pd.isna(value) else f"{100 * value:.1f} %"
 
@@ -582,7 +597,7 @@ def main(args: argparse.Namespace) -> None:
         "footer": [
             (
                 f"Measured {datetime.date.today().isoformat()} at commit {commit}"
-                f"{' (with uncommitted changes)' if dirty else ''} on {hardware_description()}, "
+                f"{' (with uncommitted changes)' if dirty else ''} on {hardware_description()} ({cpu_features()}), "
                 f"{args.threads} torch thread(s); 1-minute load average {load_start:.2f} at start and "
                 f"{os.getloadavg()[0]:.2f} at the end (the CPU is shared; times are indicative)."
             ),

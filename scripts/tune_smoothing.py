@@ -36,6 +36,7 @@ from fer_video.recognizer import EmotionRecognizer
 from tqdm import tqdm
 
 from fer_video.temporal import HmmSettings, HysteresisSettings, hysteresis_labels, smooth_sequence
+from fer_video.temporal.hysteresis import DEFAULT_HYSTERESIS
 from fer_video.video import VideoOptions
 from fer_video.video.evaluation import ClipTrace, cached_trace, read_clip_set, switches
 
@@ -196,6 +197,15 @@ def main() -> None:
                 f"{held_row[f'{held}_switches_per_min']:.1f} switches/min"
             )
         lines.append("")
+        shipped, rule = HmmSettings(), DEFAULT_HYSTERESIS
+        row = part[np.isclose(part["switch_rate_hz"], shipped.switch_rate_hz)
+                   & np.isclose(part["evidence_per_s"], shipped.evidence_per_s)
+                   & np.isclose(part["lag_s"], shipped.lag_s if kind == "hmm" else 0.0)
+                   & np.isclose(part["margin"], rule.margin) & np.isclose(part["hold_s"], rule.hold_s)]  # fmt: skip
+        if len(row):
+            lines += [f"The settings `{kind}` ships with (`HmmSettings()`, `DEFAULT_HYSTERESIS`):", "",
+                      "| " + " | ".join(columns) + " |", "|" + "---|" * len(columns),
+                      "| " + " | ".join(f"{row.iloc[0][c]:.3g}" for c in columns) + " |", ""]  # fmt: skip
     write_text_atomic(out / "tuning.md", "\n".join(lines))
     print("\n".join(lines))
 

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from fer_video.faces import FaceDetections, create_detector
-from fer_video.faces.photos import PhotoSearch, brightened, detect_photos, is_dim, turned_views, zoomed_views
+from fer_video.faces.photos import PhotoSearch, View, brightened, detect_photos, is_dim, turned_views, zoomed_views
 
 #: The astronaut's face box as MTCNN finds it on the clean photo (tests/test_faces.py checks it).
 ASTRONAUT_FACE = np.array([179.2, 62.3, 267.0, 173.7])
@@ -189,3 +189,11 @@ def test_recognizer_predict_looks_again_but_its_detector_does_not(astronaut):
     assert face[0] <= cx <= face[2] and face[1] <= cy <= face[3]
     assert len(recognizer.detector.detect([photo])[0]) == 0
     assert EmotionRecognizer(device="cpu", backend="torch", photo_search=None).predict(photo) == []
+
+
+def test_a_tile_drops_faces_cut_by_its_inner_edges():
+    view = View(np.zeros((100, 100, 3), np.uint8), np.eye(2, 3), cut=(False, False, True, False))
+    found = FaceDetections.from_arrays(np.array([[10, 10, 50, 50], [70, 10, 100, 50]]), np.array([0.99, 0.99]))
+    np.testing.assert_allclose(view.faces(found).boxes, [[10, 10, 50, 50]])  # the right edge is inside the photo
+    whole = View(view.image, np.eye(2, 3))
+    assert len(whole.faces(found)) == 2  # the photo's own edge

@@ -8,7 +8,8 @@ import math
 import numpy as np
 
 from fer_video.recognizer import EmotionRecognizer
-from fer_video.temporal import GruModel
+from fer_video.temporal import DEFAULT_LIVE_SMOOTHING, ONLINE_SMOOTHING_KINDS, GruModel
+from fer_video.temporal.hysteresis import DEFAULT_HYSTERESIS
 from fer_video.video.analyzer import FaceTrackAnalyzer
 from fer_video.video.pipeline import MAX_GAP_S, load_shipped_gru
 from fer_video.video.state import TrackState
@@ -23,19 +24,28 @@ class LiveAnalyzer:
     Frames may come at any rate: a face unseen for :data:`~fer_video.video.pipeline.MAX_GAP_S`
     seconds (judged from the recent frame rate) ends its track. A frame whose time goes
     backwards starts a new stream (:meth:`reset`). ``detect_every``: a full face detection on
-    every k-th frame, tracked faces re-checked in between (see :class:`FaceTrackAnalyzer`).
+    every k-th frame, tracked faces re-checked in between (see :class:`FaceTrackAnalyzer`);
+    ``smoothing`` one of :data:`fer_video.temporal.ONLINE_SMOOTHING_KINDS` (default ``hmm-online``);
+    ``hysteresis``: hold the shown label as ``fer-video video`` does.
     """
 
     def __init__(
         self,
         recognizer: EmotionRecognizer,
-        smoothing: str = "gru",
+        smoothing: str = DEFAULT_LIVE_SMOOTHING,
         gru: GruModel | None = None,
         detect_every: int = 1,
+        hysteresis: bool = True,
     ) -> None:
+        if smoothing not in ONLINE_SMOOTHING_KINDS:
+            raise ValueError(
+                f"smoothing {smoothing!r} needs future frames; a live stream takes one of: {', '.join(ONLINE_SMOOTHING_KINDS)}"
+            )
         if smoothing == "gru" and gru is None:
             gru = load_shipped_gru(recognizer)
-        self.analyzer = FaceTrackAnalyzer(recognizer, smoothing, gru, detect_every=detect_every)
+        self.analyzer = FaceTrackAnalyzer(
+            recognizer, smoothing, gru, detect_every=detect_every, hysteresis=DEFAULT_HYSTERESIS if hysteresis else None
+        )
         self._last_time: float | None = None
         self._rate = _DEFAULT_RATE
 

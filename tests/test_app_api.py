@@ -290,20 +290,18 @@ def test_app_starts_without_a_usable_gru(tmp_path, monkeypatch):
     assert load_default_gru("cpu") is None
 
 
-def test_smoothing_offers_the_library_default_and_only_the_kinds_that_run(recognizer):
+def test_smoothing_offers_the_library_defaults_and_only_the_kinds_that_run(recognizer):
     from fer_video.app.models import live_smoothing, video_smoothing
-    from fer_video.temporal import SMOOTHING_KINDS, make_smoother
+    from fer_video.temporal import DEFAULT_LIVE_SMOOTHING, ONLINE_SMOOTHING_KINDS, SMOOTHING_KINDS
     from fer_video.video import VideoOptions
 
     loaded = AppModels.around(recognizer)  # with the shipped GRU
     assert loaded.gru is not None and loaded.video.kinds == SMOOTHING_KINDS
     assert loaded.video.default == VideoOptions().smoothing
     assert loaded.video.pick(None) == loaded.video.pick("") == VideoOptions().smoothing
-    assert "gru" in loaded.live.kinds and loaded.live.default == loaded.live.kinds[0]
-    for kind in loaded.live.kinds:
-        make_smoother(kind, loaded.gru)  # each one runs frame by frame
+    assert loaded.live.kinds == ONLINE_SMOOTHING_KINDS and loaded.live.default == DEFAULT_LIVE_SMOOTHING
     for choice in (video_smoothing(None), live_smoothing(None)):
-        assert choice.kinds and "gru" not in choice.kinds and set(choice.kinds) < set(SMOOTHING_KINDS)
+        assert choice.kinds and "gru" not in choice.kinds and choice.default in choice.kinds
 
 
 def test_model_loader_loads_once_across_threads():

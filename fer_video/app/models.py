@@ -72,24 +72,20 @@ def video_smoothing(gru: GruModel | None) -> SmoothingChoice:
     from fer_video.temporal import SMOOTHING_KINDS
     from fer_video.video import VideoOptions
 
-    kinds = tuple(kind for kind in SMOOTHING_KINDS if kind != "gru" or gru is not None)
-    default = VideoOptions().smoothing
-    return SmoothingChoice(kinds, default if default in kinds else kinds[0])
+    return _choice(SMOOTHING_KINDS, VideoOptions().smoothing, gru)
 
 
 def live_smoothing(gru: GruModel | None) -> SmoothingChoice:
-    """The library's smoothing kinds that run frame by frame (``make_smoother`` makes them) with
-    ``gru``, starting with the first in the library's order."""
-    from fer_video.temporal import SMOOTHING_KINDS, make_smoother
+    """The library's smoothing kinds for live streams (those that need no future frames; ``gru``
+    only with a GRU), starting with the library's live default when it can run."""
+    from fer_video.temporal import DEFAULT_LIVE_SMOOTHING, ONLINE_SMOOTHING_KINDS
 
-    kinds = []
-    for kind in SMOOTHING_KINDS:
-        try:
-            make_smoother(kind, gru)
-        except ValueError:  # it looks ahead, or needs the GRU that is missing
-            continue
-        kinds.append(kind)
-    return SmoothingChoice(tuple(kinds), kinds[0])
+    return _choice(ONLINE_SMOOTHING_KINDS, DEFAULT_LIVE_SMOOTHING, gru)
+
+
+def _choice(kinds: tuple[str, ...], default: str, gru: GruModel | None) -> SmoothingChoice:
+    runnable = tuple(kind for kind in kinds if kind != "gru" or gru is not None)
+    return SmoothingChoice(runnable, default if default in runnable else runnable[0])
 
 
 def load_default_gru(

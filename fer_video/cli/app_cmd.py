@@ -15,10 +15,11 @@ DESCRIPTION = """Serve the Gradio app. It listens on 127.0.0.1 only unless --hos
 link is ever created. The page is served at once; the models load once, right after, while it is
 served (a request sent before they are ready waits for them).
 
-Video analysis runs at about 0.7 s per second of 1280x720 video (10 analysed frames per second, standard
-model, annotated MP4 written) on a 2-core AMD EPYC CPU (AVX2), so the default limit of 10 minutes of video
-takes about 7 minutes to analyse, and a limit of N minutes about 0.7 x N minutes; see
-results/bench_app_video.md (scripts/bench_app_video.py) for the measurement."""
+How long a video takes: on a 2-core AMD EPYC (AVX2, no AVX-512) shared with other work (load
+average 3-9), the Video tab analysed 2 minutes of 1280x720 video in 130 s, about 65 s per minute of
+video (10 analysed frames per second, standard model, annotated MP4 written; 2026-12-02). So the
+default limit of 10 minutes of video means up to about 11 minutes of analysis, and each minute more
+of --max-video-seconds about one minute more (results/bench_app_video.md, scripts/bench_app_video.py)."""
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:

@@ -1,4 +1,8 @@
-"""Checkpoints: plain dicts of tensors and JSON-able metadata, loadable with ``weights_only=True``."""
+"""Checkpoints: plain dicts of tensors and JSON-able metadata, loadable with ``weights_only=True``.
+
+PyTorch is imported by the functions that need it, so the errors and :func:`file_sha256` come
+without it (the ONNX Runtime path never loads it).
+"""
 
 from __future__ import annotations
 
@@ -6,13 +10,11 @@ import hashlib
 import os
 import platform
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import torch
-from torch import nn
-
-from fer_video.models import create_model
-from fer_video.transforms import PreprocessConfig
+if TYPE_CHECKING:
+    import torch
+    from torch import nn
 
 
 class CheckpointError(ValueError):
@@ -21,6 +23,8 @@ class CheckpointError(ValueError):
 
 def hardware_description() -> str:
     """One line naming the machine that ran this process (for model cards)."""
+    import torch
+
     if torch.cuda.is_available():
         return f"{torch.cuda.get_device_name(0)} (CUDA), torch {torch.__version__}"
     return f"{cpu_model_name()} x{os.cpu_count()}, torch {torch.__version__}"
@@ -50,6 +54,8 @@ def file_sha256(path: str | os.PathLike) -> str:
 
 def save_atomic(payload: dict[str, Any], path: str | os.PathLike) -> None:
     """Write ``payload`` with ``torch.save`` to a temporary file, then rename it into place."""
+    import torch
+
     target = Path(path)
     target.parent.mkdir(parents=True, exist_ok=True)
     partial = target.with_name(f".{target.name}.{os.getpid()}.tmp")
@@ -59,6 +65,8 @@ def save_atomic(payload: dict[str, Any], path: str | os.PathLike) -> None:
 
 def load_checkpoint(path: str | os.PathLike, map_location: str | torch.device = "cpu") -> dict[str, Any]:
     """Load a checkpoint safely (no pickled code is ever run)."""
+    import torch
+
     source = Path(path)
     if not source.is_file():
         raise CheckpointError(f"weights file not found: {source}")
@@ -81,12 +89,9 @@ def model_from_checkpoint(
     payload: dict[str, Any], device: str | torch.device = "cpu", use_ema: bool = True
 ) -> tuple[nn.Module, dict[str, Any]]:
     """Rebuild the model a checkpoint describes, load its weights, and put it in eval mode."""
+    from fer_video.models import create_model
+
     meta = payload["meta"]
     model = create_model(meta["model"], num_classes=len(meta["classes"]), **meta.get("model_kwargs", {}))
     model.load_state_dict(weights_state(payload, use_ema))
     return model.to(device).eval(), meta
-
-
-def preprocess_config(meta: dict[str, Any]) -> PreprocessConfig:
-    """The input contract stored in a checkpoint's metadata."""
-    return PreprocessConfig(**meta["preprocess"])

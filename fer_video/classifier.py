@@ -2,6 +2,9 @@
 
 A checkpoint whose ``meta["temperature"]`` is set (``fer-video calibrate``) gives calibrated
 probabilities ``softmax(logits / T)`` whatever backend runs it; without it, ``softmax(logits)``.
+On the CPU with ONNX Runtime, a checkpoint already exported to the cache is run without loading
+PyTorch at all: the export carries the metadata the classifier needs, and the PyTorch module is
+built only when something asks for :attr:`CropClassifier.model`.
 """
 
 from __future__ import annotations
@@ -10,56 +13,62 @@ import logging
 import math
 import os
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
-import torch
-from torch import nn
 
-from fer_video.backends import InferenceBackend, OnnxBackend, TorchBackend, onnx_runs_on, resolve_backend
-from fer_video.checkpoint import CheckpointError, load_checkpoint, model_from_checkpoint, preprocess_config
+from fer_video.backends.selection import onnx_runs_on, resolve_backend
+from fer_video.checkpoint import CheckpointError, file_sha256
 from fer_video.constants import CLASSES
-from fer_video.device import resolve_device
-from fer_video.export.cache import classifier_onnx
-from fer_video.transforms import EvalPreprocess, PreprocessConfig, crops_to_tensor
+from fer_video.device import resolve_device_name
+from fer_video.preprocess import PreprocessConfig, normalise_crops, preprocess_config
+
+if TYPE_CHECKING:
+    import torch
+    from torch import nn
+
+    from fer_video.backends.base import InferenceBackend
 
 logger = logging.getLogger(__name__)
 
 
-@torch.inference_mode()
 def backend_logits_and_features(
     backend: InferenceBackend,
-    crops: np.ndarray | torch.Tensor,
+    crops: np.ndarray,
     preprocess: PreprocessConfig,
     batch_size: int = 256,
     flip_tta: bool = False,
-) -> tuple[torch.Tensor, torch.Tensor]:
-    """Logits (N, C) and embeddings (N, D) on the CPU for uint8 crops (N, H, W[, 3]), run by ``backend``."""
-    normalise = EvalPreprocess(preprocess)
+) -> tuple[np.ndarray, np.ndarray]:
+    """Logits (N, C) and embeddings (N, D), float32, for uint8 crops (N, H, W[, 3]), run by ``backend``."""
     logits, features = [], []
     for start in range(0, len(crops), batch_size):
-        batch = normalise(crops_to_tensor(crops[start : start + batch_size]).to(backend.device))
+        batch = normalise_crops(crops[start : start + batch_size], preprocess)
         out, emb = backend(batch)
         if flip_tta:
-            flipped_out, flipped_emb = backend(batch.flip(-1))
+            flipped_out, flipped_emb = backend(np.ascontiguousarray(batch[..., ::-1]))
             out, emb = (out + flipped_out) / 2, (emb + flipped_emb) / 2
         logits.append(out)
         features.append(emb)
     if not logits:
-        return torch.zeros(0, len(CLASSES)), torch.zeros(0, backend.embedding_dim)
-    return torch.cat(logits), torch.cat(features)
+        return np.zeros((0, len(CLASSES)), np.float32), np.zeros((0, backend.embedding_dim), np.float32)
+    return np.concatenate(logits), np.concatenate(features)
 
 
 def predict_logits_and_features(
     model: nn.Module,
-    crops: np.ndarray | torch.Tensor,
+    crops: np.ndarray,
     preprocess: PreprocessConfig,
     device: torch.device,
     batch_size: int = 256,
     flip_tta: bool = False,
 ) -> tuple[torch.Tensor, torch.Tensor]:
-    """:func:`backend_logits_and_features` with the PyTorch ``model`` on ``device``."""
-    return backend_logits_and_features(TorchBackend(model, device), crops, preprocess, batch_size, flip_tta)
+    """:func:`backend_logits_and_features` with the PyTorch ``model`` on ``device``, as CPU tensors."""
+    import torch
+
+    from fer_video.backends.torch_backend import TorchBackend
+
+    logits, features = backend_logits_and_features(TorchBackend(model, device), crops, preprocess, batch_size, flip_tta)
+    return torch.from_numpy(logits), torch.from_numpy(features)
 
 
 def checkpoint_temperature(meta: dict[str, Any]) -> float | None:
@@ -72,35 +81,46 @@ def checkpoint_temperature(meta: dict[str, Any]) -> float | None:
     return float(value)
 
 
-def calibrated_softmax(logits: torch.Tensor, temperature: float | None) -> torch.Tensor:
-    """``softmax(logits / temperature)`` over the last axis; plain softmax when ``temperature`` is ``None``."""
-    return (logits if temperature is None else logits / temperature).softmax(dim=-1)
+def calibrated_softmax(logits: np.ndarray, temperature: float | None) -> np.ndarray:
+    """``softmax(logits / temperature)`` (float32) over the last axis; plain softmax when ``temperature`` is ``None``."""
+    scaled = np.asarray(logits, np.float32)
+    if temperature is not None:
+        scaled = scaled / np.float32(temperature)
+    exponentials = np.exp(scaled - scaled.max(axis=-1, keepdims=True))
+    return exponentials / exponentials.sum(axis=-1, keepdims=True)
 
 
 class CropClassifier:
     """A loaded emotion CNN plus its preprocessing contract; classifies face crops.
 
-    ``backend`` runs the CNN (default: PyTorch on ``device``); ``model`` is the PyTorch module,
-    ``None`` when the classifier was loaded from an exported ``.onnx`` file. ``temperature``
-    (from ``meta``) scales the logits before the softmax; ``backend_reason`` says why ``auto``
-    chose the backend it did (empty when it was asked for by name).
+    ``backend`` runs the CNN (default: PyTorch on ``device``); ``model`` is the PyTorch module
+    (``None``: built from ``source``, the ``.pt`` file, when first asked for; unavailable when the
+    classifier came from an exported ``.onnx`` file). ``temperature`` (from ``meta``) scales the
+    logits before the softmax; ``backend_reason`` says why ``auto`` chose the backend it did
+    (empty when it was asked for by name).
     """
 
     def __init__(
         self,
         model: nn.Module | None,
         meta: dict[str, Any],
-        device: torch.device,
+        device: str | torch.device,
         flip_tta: bool = False,
         backend: InferenceBackend | None = None,
         backend_reason: str = "",
+        source: str | os.PathLike | None = None,
     ) -> None:
         if model is None and backend is None:
             raise ValueError("a CropClassifier needs a model or a backend")
-        self._model = model.to(device).eval() if model is not None else None
-        self.backend: InferenceBackend = backend or TorchBackend(self._model, device)
+        self.device_name = str(device)
+        self._model = model.to(self.device_name).eval() if model is not None else None
+        self._source = source
+        if backend is None:
+            from fer_video.backends.torch_backend import TorchBackend
+
+            backend = TorchBackend(self._model, self.device)
+        self.backend: InferenceBackend = backend
         self.meta = meta
-        self.device = device
         self.preprocess = preprocess_config(meta)
         self.classes: tuple[str, ...] = tuple(meta["classes"])
         self.temperature = checkpoint_temperature(meta)
@@ -124,36 +144,35 @@ class CropClassifier:
         the ONNX graphs are exported from the checkpoint on first use and cached. ``threads``:
         ONNX Runtime intra-op threads.
         """
-        resolved = resolve_device(device)
+        resolved = resolve_device_name(device)
         if Path(path).suffix.lower() == ".onnx":
             return cls._from_onnx(path, backend, resolved, flip_tta, threads)
         kind = resolve_backend(backend, resolved)
-        model, meta = model_from_checkpoint(load_checkpoint(path, map_location=resolved), device=resolved)
-        checkpoint_temperature(meta)  # a bad temperature fails before any export
-        reason = ""
         if kind != "torch":
             try:
-                onnx_path = classifier_onnx(path, model, meta, int8=kind == "onnx-int8")
-                if backend == "auto":
-                    from fer_video.backends.auto import choose_cpu_backend
-
-                    choice = choose_cpu_backend(path, model, meta, onnx_path, threads)
-                    onnx_path, reason = choice.path, choice.reason
+                onnx_path, reason = _onnx_graph(path, kind, backend == "auto", threads)
             except PermissionError as error:  # no writable cache for the export
                 if backend != "auto":
                     raise
                 logger.warning("running the emotion CNN with PyTorch: %s", error)
             else:
+                from fer_video.backends.onnx_backend import OnnxBackend
+
                 runtime = OnnxBackend(onnx_path, resolved, threads)
-                return cls(model, meta, resolved, flip_tta=flip_tta, backend=runtime, backend_reason=reason)
-        return cls(model, meta, resolved, flip_tta=flip_tta)
+                return cls(
+                    None, runtime.checkpoint_meta, resolved, flip_tta, runtime, backend_reason=reason, source=path
+                )
+        model, meta = _load_torch_model(path, resolved)
+        return cls(model, meta, resolved, flip_tta=flip_tta, source=path)
 
     @classmethod
     def _from_onnx(
-        cls, path: str | os.PathLike, backend: str, device: torch.device, flip_tta: bool, threads: int | None
+        cls, path: str | os.PathLike, backend: str, device: str, flip_tta: bool, threads: int | None
     ) -> CropClassifier:
         """An exported file runs in ONNX Runtime whatever ``auto`` would pick (on the CPU when this
         onnxruntime build cannot use ``device``); its own precision decides ``onnx`` vs ``onnx-int8``."""
+        from fer_video.backends.onnx_backend import OnnxBackend
+
         if backend == "torch":
             raise ValueError(f"{path} is an ONNX file: use --backend onnx (or auto), or pass the .pt checkpoint")
         resolve_backend(backend, device)  # a clear error for an unknown name or a missing onnxruntime
@@ -165,10 +184,21 @@ class CropClassifier:
         return cls(None, runtime.checkpoint_meta, device, flip_tta=flip_tta, backend=runtime)
 
     @property
+    def device(self) -> torch.device:
+        """Where the PyTorch model runs (imports PyTorch)."""
+        import torch
+
+        return torch.device(self.device_name)
+
+    @property
     def model(self) -> nn.Module:
-        """The PyTorch module (for ten-crop TTA, training tools and the like)."""
+        """The PyTorch module (for ten-crop TTA, training tools and the like), loaded on first use."""
         if self._model is None:
-            raise ValueError("this classifier was loaded from an ONNX file and has no PyTorch model; use the .pt file")
+            if self._source is None:
+                raise ValueError(
+                    "this classifier was loaded from an ONNX file and has no PyTorch model; use the .pt file"
+                )
+            self._model, _ = _load_torch_model(self._source, self.device_name)
         return self._model
 
     @property
@@ -180,7 +210,7 @@ class CropClassifier:
     def embedding_dim(self) -> int:
         return self.backend.embedding_dim
 
-    def probabilities(self, logits: torch.Tensor) -> torch.Tensor:
+    def probabilities(self, logits: np.ndarray) -> np.ndarray:
         """This CNN's class probabilities for its ``logits``: softmax at its temperature."""
         return calibrated_softmax(logits, self.temperature)
 
@@ -188,8 +218,40 @@ class CropClassifier:
         """Probabilities (N, C) (calibrated when the checkpoint has a temperature) and embeddings
         (N, D) as float32 numpy arrays."""
         logits, features = backend_logits_and_features(self.backend, crops, self.preprocess, batch_size, self.flip_tta)
-        return self.probabilities(logits).numpy(), features.numpy()
+        return self.probabilities(logits), features
 
     def predict_proba(self, crops: np.ndarray, batch_size: int = 256) -> np.ndarray:
         """Probabilities (N, C) for uint8 crops (N, H, W) gray or (N, H, W, 3) RGB."""
         return self.predict(crops, batch_size)[0]
+
+
+def _load_torch_model(path: str | os.PathLike, device: str) -> tuple[nn.Module, dict[str, Any]]:
+    """The checkpoint's PyTorch module on ``device`` and its ``meta`` (a bad temperature is an error)."""
+    from fer_video.checkpoint import load_checkpoint, model_from_checkpoint
+
+    model, meta = model_from_checkpoint(load_checkpoint(path, map_location=device), device=device)
+    checkpoint_temperature(meta)
+    return model, meta
+
+
+def _onnx_graph(path: str | os.PathLike, kind: str, auto: bool, threads: int | None) -> tuple[Path, str]:
+    """The cached ONNX graph (``onnx`` or ``onnx-int8``) of the checkpoint ``path``, exported now if
+    missing, and why ``auto`` chose it (``auto``: fp32 or int8 by :mod:`fer_video.backends.auto`'s rule)."""
+    from fer_video.export.cache import cached_classifier_onnx, classifier_onnx
+
+    if not Path(path).is_file():
+        raise CheckpointError(f"weights file not found: {path}")
+    sha = file_sha256(path)
+    model = meta = None
+    fp32 = cached_classifier_onnx(sha)
+    if fp32 is None:  # first use of this checkpoint: export it (this loads PyTorch)
+        model, meta = _load_torch_model(path, "cpu")
+        fp32 = classifier_onnx(path, model, meta, sha256=sha)
+    if not auto:
+        return (classifier_onnx(path, model, meta, int8=True, sha256=sha) if kind == "onnx-int8" else fp32), ""
+    from fer_video.backends.auto import choose_cpu_backend
+    from fer_video.export.format import checkpoint_fields, read_metadata
+
+    meta = meta if meta is not None else checkpoint_fields(read_metadata(fp32))
+    choice = choose_cpu_backend(path, meta, fp32, threads, sha256=sha, model=model)
+    return choice.path, choice.reason

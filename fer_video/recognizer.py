@@ -14,11 +14,10 @@ from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
-import torch
 
 from fer_video.classifier import CropClassifier
 from fer_video.constants import CLASSES
-from fer_video.device import resolve_device
+from fer_video.device import resolve_device_name
 from fer_video.faces import (
     DEFAULT_MARGIN,
     DEFAULT_PHOTO_SEARCH,
@@ -34,6 +33,7 @@ from fer_video.pretrained import DEFAULT_MODEL, load_classifier
 
 if TYPE_CHECKING:
     import pandas as pd
+    import torch
 
 
 @dataclass
@@ -119,11 +119,18 @@ class EmotionRecognizer:
         self.margin = DEFAULT_MARGIN if margin is None else float(margin)
         if not -0.4 <= self.margin <= 2:
             raise ValueError(f"margin must be between -0.4 and 2 (a fraction of the face box), got {self.margin}")
-        self.device = resolve_device(device)
+        self.device_name = resolve_device_name(device)
         self.model = model
-        self.classifier: CropClassifier = load_classifier(weights, device=self.device, backend=backend, model=model)
-        self.detector = create_detector(detector, self.device, min_face_size, score_threshold, max_detect_side)
+        self.classifier: CropClassifier = load_classifier(weights, self.device_name, backend=backend, model=model)
+        self.detector = create_detector(detector, self.device_name, min_face_size, score_threshold, max_detect_side)
         self.photo_search = photo_search if detector == "mtcnn" else None
+
+    @property
+    def device(self) -> torch.device:
+        """Where the PyTorch parts (the GRU, a ``torch`` backend) run (imports PyTorch)."""
+        import torch
+
+        return torch.device(self.device_name)
 
     @property
     def classes(self) -> tuple[str, ...]:

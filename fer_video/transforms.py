@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -18,22 +18,10 @@ import torch.nn.functional as F
 from torch import nn
 
 from fer_video import degradations
-from fer_video.constants import FER_IMAGE_SIZE
+from fer_video.preprocess import PreprocessConfig
 
 if TYPE_CHECKING:
     from torchvision.transforms import v2
-
-
-@dataclass(frozen=True)
-class PreprocessConfig:
-    """The input contract that travels with the weights."""
-
-    input_size: int = FER_IMAGE_SIZE
-    mean: float = 0.5
-    std: float = 0.25
-
-    def to_dict(self) -> dict:
-        return asdict(self)
 
 
 @dataclass(frozen=True)

@@ -8,10 +8,14 @@ clips not cached are analysed here), then scores a grid of settings:
   of emotion): frame accuracy, and the delay until the new label is shown;
 - unlabelled calm speeches and expressive clips (globs): switches per minute.
 
-Selection: among settings whose switches per minute stay at most --max-switches on the labelled
-clips and at most --max-speech-switches on the calm speeches, the best mean of labelled and
-spliced frame accuracy (ties: fewer switches). The same rule picked on one speaker's clips and
-scored on the other's gives the leave-one-speaker-out figures. Writes tuning.csv and tuning.md.
+Kinds: ``hmm`` and ``hmm-online`` over a grid of HMM and hysteresis settings, and ``ema`` (the live
+baseline) over a grid of weights with the default hysteresis.
+
+Selection: among settings whose switches per minute stay at most --max-switches (``hmm``) or
+--max-live-switches (``hmm-online``, ``ema``) on the labelled clips and at most --max-speech-switches
+on the calm speeches, the best mean of labelled and spliced frame accuracy (ties: fewer switches).
+The same rule picked on one speaker's clips and scored on the other's gives the
+leave-one-speaker-out figures. Writes tuning.csv and tuning.md.
 
     python scripts/tune_smoothing.py ../shared/data/real_video/labels.csv \\
         --speeches "../shared/data/real_video/unlabelled/speech_*.mp4" \\
@@ -36,9 +40,11 @@ from fer_video.recognizer import EmotionRecognizer
 from tqdm import tqdm
 
 from fer_video.temporal import HmmSettings, HysteresisSettings, hysteresis_labels, smooth_sequence
-from fer_video.temporal.hysteresis import DEFAULT_HYSTERESIS
+from fer_video.temporal.hmm import default_hmm
+from fer_video.temporal.hysteresis import DEFAULT_HYSTERESIS, default_hysteresis
 from fer_video.video import VideoOptions
 from fer_video.video.evaluation import ClipTrace, cached_trace, read_clip_set, switches
+from fer_video.video.evaluation_report import EMA_GRID
 
 SWITCH_RATES = (0.05, 0.1, 0.3)
 EVIDENCE = (1.0, 2.0, 4.0)
@@ -61,11 +67,13 @@ def splice(first: ClipTrace, second: ClipTrace) -> ClipTrace:
 def item_scores(config: dict, labelled, pairs, unlabelled) -> dict[str, list]:
     """Per-trace figures for one setting: labelled (accuracy, dominant right, switches, minutes),
     spliced pairs (accuracy, delay) and unlabelled (switches, minutes)."""
-    hmm = HmmSettings(config["switch_rate_hz"], config["evidence_per_s"], max(config["lag_s"], 0.0))
+    is_hmm = config["kind"] != "ema"
+    hmm = HmmSettings(config["switch_rate_hz"], config["evidence_per_s"], max(config["lag_s"], 0.0)) if is_hmm else None
     rule = HysteresisSettings(config["margin"], config["hold_s"])
+    alpha = config["ema_alpha"]
 
     def labels(trace: ClipTrace) -> np.ndarray:
-        probs = smooth_sequence(config["kind"], trace.probs, None, None, 0.2, trace.present, trace.interval_s, hmm)
+        probs = smooth_sequence(config["kind"], trace.probs, None, None, alpha, trace.present, trace.interval_s, hmm)
         return hysteresis_labels(probs, trace.present, rule, trace.interval_s)
 
     out = {"labelled": [], "pairs": [], "unlabelled": []}
@@ -119,6 +127,19 @@ def select(table: pd.DataFrame, max_switches: float, max_speech: float) -> pd.Se
     return best.iloc[0]
 
 
+def cell(value: float) -> str:
+    """A table cell: 3 significant digits, blank for a setting the kind does not have."""
+    return "" if pd.isna(value) else f"{value:.3g}"
+
+
+def describe(config: pd.Series) -> str:
+    """One setting in words."""
+    if config["kind"] == "ema":
+        return f"alpha {config['ema_alpha']:.4g}"
+    return (f"switch rate {config['switch_rate_hz']:g}/s, evidence {config['evidence_per_s']:g}/s, lag {config['lag_s']:g} s, "
+            f"margin {config['margin']:g}, hold {config['hold_s']:g} s")  # fmt: skip
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("labels", help="labels CSV (file,label[,speaker])")
@@ -126,7 +147,9 @@ def main() -> None:
     parser.add_argument("--expressive", required=True, help="glob or folder of expressive unlabelled clips")
     parser.add_argument("--out", required=True)
     parser.add_argument("--fps", type=float, default=10.0)
-    parser.add_argument("--max-switches", type=float, default=10.0)
+    parser.add_argument("--max-switches", type=float, default=10.0, help="cap on labelled switches/min, hmm")
+    parser.add_argument("--max-live-switches", type=float, default=3.0,
+                        help="cap on labelled switches/min, hmm-online and ema (live: steadier than the tuned EMA's 3.4)")
     parser.add_argument("--max-speech-switches", type=float, default=6.0)
     args = parser.parse_args()
     started = time.perf_counter()
@@ -146,9 +169,13 @@ def main() -> None:
     speeches = [cached_trace(p, recognizer, options, sha) for p, _ in read_clip_set(args.speeches, classes).clips]
     expressive = [cached_trace(p, recognizer, options, sha) for p, _ in read_clip_set(args.expressive, classes).clips]
     configs = [
-        {"kind": kind, "switch_rate_hz": r, "evidence_per_s": e, "lag_s": lag if kind == "hmm" else 0.0, "margin": m, "hold_s": h}
+        {"kind": kind, "switch_rate_hz": r, "evidence_per_s": e, "lag_s": lag if kind == "hmm" else 0.0, "margin": m,
+         "hold_s": h, "ema_alpha": np.nan}
         for kind in ("hmm", "hmm-online") for r in SWITCH_RATES for e in EVIDENCE
         for lag in (LAGS if kind == "hmm" else (0.0,)) for m in MARGINS for h in HOLDS
+    ] + [
+        {"kind": "ema", "switch_rate_hz": np.nan, "evidence_per_s": np.nan, "lag_s": 0.0, "margin": DEFAULT_HYSTERESIS.margin,
+         "hold_s": DEFAULT_HYSTERESIS.hold_s, "ema_alpha": a} for a in EMA_GRID
     ]  # fmt: skip
     by_speaker = list(dict.fromkeys(speakers))
     pairs, owners = speaker_pairs(labelled, speakers)
@@ -171,15 +198,17 @@ def main() -> None:
              f"\"{args.expressive}\" --out {args.out}`",
              f"- Date: {time.strftime('%Y-%m-%d')}; code: commit {source_revision()}; machine: {hardware_description()}",
              f"- {len(configs)} settings scored in {time.perf_counter() - started:.0f} s (all of them: `tuning.csv`)",
-             f"- Rule: labelled switches/min <= {args.max_switches:g} and calm-speech switches/min <= "
-             f"{args.max_speech_switches:g}, then the best mean of labelled and spliced frame accuracy", ""]  # fmt: skip
-    columns = ["switch_rate_hz", "evidence_per_s", "lag_s", "margin", "hold_s", "frame_acc", "dominant_acc", "splice_acc",
-               "splice_delay_s", "switches_per_min", "speech_switches_per_min", "expressive_switches_per_min"]  # fmt: skip
-    for kind in ("hmm", "hmm-online"):
+             f"- Rule: labelled switches/min <= {args.max_switches:g} (hmm) or <= {args.max_live_switches:g} (hmm-online, "
+             f"ema) and calm-speech switches/min <= {args.max_speech_switches:g}, then the best mean of labelled and "
+             "spliced frame accuracy", ""]  # fmt: skip
+    columns = ["switch_rate_hz", "evidence_per_s", "lag_s", "margin", "hold_s", "ema_alpha", "frame_acc", "dominant_acc",
+               "splice_acc", "splice_delay_s", "switches_per_min", "speech_switches_per_min", "expressive_switches_per_min"]  # fmt: skip
+    for kind in ("hmm", "hmm-online", "ema"):
         part = table[table["kind"] == kind]
-        best = select(part, args.max_switches, args.max_speech_switches)
+        cap = args.max_switches if kind == "hmm" else args.max_live_switches
+        best = select(part, cap, args.max_speech_switches)
         lines += [f"## `{kind}`: chosen on all labelled clips", "", "| " + " | ".join(columns) + " |",
-                  "|" + "---|" * len(columns), "| " + " | ".join(f"{best[c]:.3g}" for c in columns) + " |", ""]  # fmt: skip
+                  "|" + "---|" * len(columns), "| " + " | ".join(cell(best[c]) for c in columns) + " |", ""]  # fmt: skip
         for held in by_speaker:
             chosen_on = [s for s in by_speaker if s != held]
             pick = part.assign(**{
@@ -187,25 +216,26 @@ def main() -> None:
                 "splice_acc": part[[f"{s}_splice_acc" for s in chosen_on]].mean(axis=1),
                 "switches_per_min": part[[f"{s}_switches_per_min" for s in chosen_on]].mean(axis=1),
             })  # fmt: skip
-            best_other = select(pick, args.max_switches, args.max_speech_switches)
+            best_other = select(pick, cap, args.max_speech_switches)
             held_row = part.loc[best_other.name]
             lines.append(
-                f"- chosen on {', '.join(chosen_on)} (switch rate {best_other['switch_rate_hz']:g}/s, evidence "
-                f"{best_other['evidence_per_s']:g}/s, lag {best_other['lag_s']:g} s, margin {best_other['margin']:g}, "
-                f"hold {best_other['hold_s']:g} s), scored on {held}: frame accuracy {held_row[f'{held}_frame_acc']:.3f}, "
+                f"- chosen on {', '.join(chosen_on)} ({describe(best_other)}), scored on {held}: "
+                f"frame accuracy {held_row[f'{held}_frame_acc']:.3f}, "
                 f"dominant {held_row[f'{held}_dominant_acc']:.3f}, spliced {held_row[f'{held}_splice_acc']:.3f}, "
                 f"{held_row[f'{held}_switches_per_min']:.1f} switches/min"
             )
         lines.append("")
-        shipped, rule = HmmSettings(), DEFAULT_HYSTERESIS
+        if kind == "ema":
+            continue
+        shipped, rule = default_hmm(kind), default_hysteresis(kind)
         row = part[np.isclose(part["switch_rate_hz"], shipped.switch_rate_hz)
                    & np.isclose(part["evidence_per_s"], shipped.evidence_per_s)
                    & np.isclose(part["lag_s"], shipped.lag_s if kind == "hmm" else 0.0)
                    & np.isclose(part["margin"], rule.margin) & np.isclose(part["hold_s"], rule.hold_s)]  # fmt: skip
         if len(row):
-            lines += [f"The settings `{kind}` ships with (`HmmSettings()`, `DEFAULT_HYSTERESIS`):", "",
+            lines += [f"The settings `{kind}` ships with (`default_hmm('{kind}')`, `default_hysteresis('{kind}')`):", "",
                       "| " + " | ".join(columns) + " |", "|" + "---|" * len(columns),
-                      "| " + " | ".join(f"{row.iloc[0][c]:.3g}" for c in columns) + " |", ""]  # fmt: skip
+                      "| " + " | ".join(cell(row.iloc[0][c]) for c in columns) + " |", ""]  # fmt: skip
     write_text_atomic(out / "tuning.md", "\n".join(lines))
     print("\n".join(lines))
 

@@ -11,6 +11,7 @@ import torch
 
 from fer_video.backends import auto
 from fer_video.backends.auto import SpeedProbe, decide, probe_key, read_probe, write_probe
+from fer_video.backends.cpu import default_threads
 from fer_video.backends.cpu import int8_dot_product_flags, parse_cpu_flags
 from fer_video.checkpoint import file_sha256, load_checkpoint, save_atomic
 from fer_video.classifier import CropClassifier
@@ -87,7 +88,7 @@ def with_meta(source, target, extra):
 
 def cache_probe(weights, probe: SpeedProbe) -> None:
     """What an earlier run on this machine measured for ``weights``."""
-    write_probe(probe_key(file_sha256(weights), torch.get_num_threads()), probe)
+    write_probe(probe_key(file_sha256(weights), default_threads()), probe)
 
 
 def test_auto_runs_int8_where_the_cached_probe_found_it_faster(tiny_cnn, tmp_path, monkeypatch):
@@ -109,7 +110,7 @@ def test_auto_measures_once_then_reuses_the_probe(tiny_cnn, tmp_path, monkeypatc
     first = CropClassifier.from_file(weights, device="cpu", backend="auto")
     second = CropClassifier.from_file(weights, device="cpu", backend="auto")
     assert len(calls) == 1 and first.backend_name == second.backend_name in ("onnx", "onnx-int8")
-    probe = read_probe(probe_key(file_sha256(weights), torch.get_num_threads()))
+    probe = read_probe(probe_key(file_sha256(weights), default_threads()))
     assert probe is not None and probe.fp32_crops_per_s > 0 and probe.int8_crops_per_s > 0
 
 
@@ -131,7 +132,7 @@ def test_a_failed_probe_falls_back_to_fp32_without_crashing(tiny_cnn, tmp_path, 
     with caplog.at_level(logging.WARNING):
         classifier = CropClassifier.from_file(weights, device="cpu", backend="auto")
     assert classifier.backend_name == "onnx" and "the int8 probe failed (onnxruntime fell over)" in caplog.text
-    assert read_probe(probe_key(file_sha256(weights), torch.get_num_threads())) is None  # retried next time
+    assert read_probe(probe_key(file_sha256(weights), default_threads())) is None  # retried next time
     assert classifier.predict_proba(torch.zeros(2, 48, 48, dtype=torch.uint8).numpy()).shape == (2, len(CLASSES))
 
 

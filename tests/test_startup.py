@@ -87,6 +87,7 @@ def test_import_fer_video_is_lazy_and_a_vgg_needs_no_timm():
 
 
 def test_a_photo_loads_only_what_the_photo_path_needs(tmp_path, astronaut):
+    """On the CPU (``--device cpu``), once the exports are cached: ONNX Runtime, and no PyTorch."""
     photo = tmp_path / "astronaut.jpg"
     Image.fromarray(astronaut).save(photo)
     # Once before: a first run on a machine exports the CNN to ONNX (and may time int8 against fp32), then caches it.
@@ -102,7 +103,10 @@ def test_a_photo_loads_only_what_the_photo_path_needs(tmp_path, astronaut):
     )
     assert result["code"] == 0 and len(result["faces"]) == 1
     unneeded = {"torchvision", "timm", "onnx", "pandas", "matplotlib", "sklearn", "scipy", "facenet_pytorch", "optuna"}
+    # On the CPU, the cached ONNX exports of the CNN and of MTCNN run without PyTorch.
+    unneeded.add("torch")
     assert not set(result["loaded"]) & unneeded, result["loaded"]
+    assert "onnxruntime" in result["loaded"]
 
 
 def test_names_spelled_out_for_the_parser_match_their_sources():

@@ -26,14 +26,15 @@ import os
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
-import torch
-from torch import nn
 
-from fer_video.backends.cpu import cpu_architecture, cpu_flags, int8_dot_product_flags
+from fer_video.backends.cpu import cpu_architecture, cpu_flags, default_threads, int8_dot_product_flags
 from fer_video.cache import cache_dir
+
+if TYPE_CHECKING:
+    from torch import nn
 
 logger = logging.getLogger(__name__)
 
@@ -158,7 +159,7 @@ def measure_speed(fp32_path: str | os.PathLike, int8_path: str | os.PathLike, th
 
     runtimes = [OnnxBackend(path, threads=threads) for path in (fp32_path, int8_path)]
     size = int(runtimes[0].metadata["preprocess"]["input_size"])
-    batch = torch.from_numpy(np.random.default_rng(0).standard_normal((PROBE_BATCH, 1, size, size), np.float32))
+    batch = np.random.default_rng(0).standard_normal((PROBE_BATCH, 1, size, size), np.float32)
     best = [float("inf")] * len(runtimes)
     for runtime in runtimes:
         runtime(batch)
@@ -172,13 +173,16 @@ def measure_speed(fp32_path: str | os.PathLike, int8_path: str | os.PathLike, th
 
 def choose_cpu_backend(
     weights: str | os.PathLike,
-    model: nn.Module,
     meta: dict[str, Any],
     fp32_path: Path,
     threads: int | None = None,
+    sha256: str | None = None,
+    model: nn.Module | None = None,
 ) -> AutoChoice:
-    """What ``auto`` runs on the CPU for the checkpoint ``weights`` (loaded as ``model``/``meta``,
-    exported to ``fp32_path``): see the module's rule. Never raises for a failed probe."""
+    """What ``auto`` runs on the CPU for the checkpoint ``weights`` (its ``meta``, exported to
+    ``fp32_path``; ``sha256`` the file's and ``model`` the module when already known): see the
+    module's rule. Never raises for a failed probe; loads the checkpoint only to make a missing
+    int8 graph."""
     from fer_video.checkpoint import file_sha256
     from fer_video.export.cache import classifier_onnx
 
@@ -186,7 +190,8 @@ def choose_cpu_backend(
     if refusal is not None:
         return AutoChoice("onnx", fp32_path, refusal)
     try:
-        key = probe_key(file_sha256(weights), threads or torch.get_num_threads())
+        sha = sha256 or file_sha256(weights)
+        key = probe_key(sha, threads or default_threads())
         probe = read_probe(key)
         int8_path = None
         if probe is None:
@@ -194,12 +199,12 @@ def choose_cpu_backend(
                 "once for this machine and model: quantizing the emotion CNN to int8 and timing it against fp32 "
                 "(cached in %s)", cache_dir()
             )
-            int8_path = classifier_onnx(weights, model, meta, int8=True)
+            int8_path = classifier_onnx(weights, model, meta, int8=True, sha256=sha)
             probe = measure_speed(fp32_path, int8_path, threads)
             write_probe(key, probe)
         backend, reason = decide(meta, probe)
         if backend == "onnx-int8":
-            return AutoChoice(backend, int8_path or classifier_onnx(weights, model, meta, int8=True), reason)
+            return AutoChoice(backend, int8_path or classifier_onnx(weights, model, meta, int8=True, sha256=sha), reason)
         return AutoChoice(backend, fp32_path, reason)
     except FileNotFoundError as error:  # no FER2013 Training crops to calibrate the int8 graph on
         logger.info("--backend auto uses fp32: %s", error)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Protocol
 
-import torch
+import numpy as np
 
 
 class InferenceBackend(Protocol):
@@ -12,11 +12,9 @@ class InferenceBackend(Protocol):
 
     #: ``torch``, ``onnx`` or ``onnx-int8``.
     name: str
-    #: Where input batches must be (preprocessing runs there too).
-    device: torch.device
     #: Length of each embedding.
     embedding_dim: int
 
-    def __call__(self, batch: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """Logits (B, C) and embeddings (B, D), float32 on the CPU, for a normalised batch (B, 1, S, S)."""
+    def __call__(self, batch: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Logits (B, C) and embeddings (B, D), float32, for a normalised float32 batch (B, 1, S, S)."""
         ...

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import platform
 
 #: Flags of int8 dot-product instructions, which make int8 inference fast: x86 AVX-512 VNNI,
@@ -35,3 +36,18 @@ def int8_dot_product_flags(flags: frozenset[str]) -> tuple[str, ...]:
 def cpu_architecture() -> str:
     """``x86_64``, ``aarch64``, ..."""
     return platform.machine() or "unknown"
+
+
+def default_threads() -> int:
+    """Intra-op threads when none are asked for: ``$OMP_NUM_THREADS`` when set (as PyTorch reads
+    it), else one per CPU this process may run on."""
+    try:
+        asked = int(os.environ.get("OMP_NUM_THREADS", ""))
+    except ValueError:
+        asked = 0
+    if asked > 0:
+        return asked
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # not on Linux
+        return os.cpu_count() or 1

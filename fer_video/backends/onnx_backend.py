@@ -3,23 +3,26 @@
 from __future__ import annotations
 
 import os
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
-import torch
 
 from fer_video.backends.session import open_session
-from fer_video.export.onnx import CNN_INPUTS, CNN_OUTPUTS
+from fer_video.export.format import CNN_INPUTS, CNN_OUTPUTS, checkpoint_fields
+
+if TYPE_CHECKING:
+    import torch
 
 
 class OnnxBackend:
     """Runs an exported emotion CNN (see :func:`fer_video.export.export_classifier`)."""
 
-    def __init__(self, path: str | os.PathLike, device: torch.device | None = None, threads: int | None = None) -> None:
+    def __init__(
+        self, path: str | os.PathLike, device: str | torch.device | None = None, threads: int | None = None
+    ) -> None:
         self.path = path
         self.session, self.metadata = open_session(path, "classifier", device, threads)
         self.name = "onnx-int8" if self.metadata.get("precision") == "int8" else "onnx"
-        self.device = torch.device("cpu")  # inputs are handed over as numpy arrays
 
     @property
     def embedding_dim(self) -> int:
@@ -27,14 +30,10 @@ class OnnxBackend:
 
     @property
     def checkpoint_meta(self) -> dict[str, Any]:
-        """The fields of a checkpoint's ``meta`` the classifier needs (classes, preprocessing, model,
-        and the softmax temperature when the checkpoint was calibrated)."""
-        meta = {key: self.metadata[key] for key in ("model", "classes", "preprocess")}
-        if self.metadata.get("temperature") is not None:
-            meta["temperature"] = self.metadata["temperature"]
-        return meta
+        """The fields of the checkpoint's ``meta`` the export carries (see :func:`checkpoint_fields`)."""
+        return checkpoint_fields(self.metadata)
 
-    def __call__(self, batch: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        feed = {CNN_INPUTS[0]: np.ascontiguousarray(batch.detach().cpu().numpy(), dtype=np.float32)}
+    def __call__(self, batch: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        feed = {CNN_INPUTS[0]: np.ascontiguousarray(batch, dtype=np.float32)}
         logits, embeddings = self.session.run(list(CNN_OUTPUTS), feed)
-        return torch.from_numpy(logits), torch.from_numpy(embeddings)
+        return logits, embeddings

@@ -3,22 +3,24 @@
 from __future__ import annotations
 
 import os
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import torch
-
+from fer_video.backends.cpu import default_threads
 from fer_video.backends.selection import onnx_runs_on
-from fer_video.export.onnx import OnnxModelError, read_metadata
+from fer_video.export.format import OnnxModelError, read_metadata
+
+if TYPE_CHECKING:
+    import torch
 
 
 def open_session(
-    path: str | os.PathLike, kind: str, device: torch.device | None = None, threads: int | None = None
+    path: str | os.PathLike, kind: str, device: str | torch.device | None = None, threads: int | None = None
 ) -> tuple[Any, dict[str, Any]]:
     """An ``onnxruntime.InferenceSession`` for the fer-video export at ``path`` and its metadata.
 
-    ``kind`` is the graph expected (``classifier`` or ``gru_step``); ``device`` defaults to the
-    CPU (CUDA needs an onnxruntime build with CUDA); ``threads``: intra-op threads (default: as
-    many as PyTorch uses).
+    ``kind`` is the graph expected (``classifier``, ``gru_step``, ``mtcnn_pnet``, ...); ``device``
+    defaults to the CPU (CUDA needs an onnxruntime build with CUDA); ``threads``: intra-op threads
+    (default :func:`fer_video.backends.cpu.default_threads`).
     """
     import onnxruntime as ort
 
@@ -27,7 +29,7 @@ def open_session(
         raise OnnxModelError(f"{path} holds a {metadata.get('kind')!r} graph, not a {kind!r}")
     options = ort.SessionOptions()
     options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
-    options.intra_op_num_threads = threads or torch.get_num_threads()
+    options.intra_op_num_threads = threads or default_threads()
     options.inter_op_num_threads = 1
     options.log_severity_level = 3  # errors only; they are raised as exceptions anyway
     try:
@@ -38,11 +40,13 @@ def open_session(
     return session, metadata
 
 
-def _providers(device: torch.device | None) -> list:
-    if device is None or device.type == "cpu":
+def _providers(device: str | torch.device | None) -> list:
+    name = "cpu" if device is None else str(device)
+    if name == "cpu":
         return ["CPUExecutionProvider"]
-    if onnx_runs_on(device):
-        return [("CUDAExecutionProvider", {"device_id": device.index or 0}), "CPUExecutionProvider"]
+    if onnx_runs_on(name):
+        index = int(name.partition(":")[2] or 0)
+        return [("CUDAExecutionProvider", {"device_id": index}), "CPUExecutionProvider"]
     raise ValueError(
-        f"this onnxruntime build cannot run on {device}; use --device cpu with the ONNX backends, or --backend torch"
+        f"this onnxruntime build cannot run on {name}; use --device cpu with the ONNX backends, or --backend torch"
     )

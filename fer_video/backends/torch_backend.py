@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import numpy as np
 import torch
 from torch import nn
 
@@ -20,7 +21,7 @@ class TorchBackend:
         return int(self.model.num_features)
 
     @torch.inference_mode()
-    def __call__(self, batch: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        embeddings = self.model.forward_features(batch.to(self.device))
+    def __call__(self, batch: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        embeddings = self.model.forward_features(torch.from_numpy(batch).to(self.device))
         logits = self.model.forward_head(embeddings)
-        return logits.float().cpu(), embeddings.float().cpu()
+        return logits.float().cpu().numpy(), embeddings.float().cpu().numpy()

@@ -43,9 +43,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    import shlex
     import sys
     import time
-    from dataclasses import replace
     from pathlib import Path
 
     from tqdm import tqdm
@@ -55,8 +55,7 @@ def run(args: argparse.Namespace) -> int:
     from fer_video.pretrained import default_cnn_path
     from fer_video.provenance import source_revision
     from fer_video.recognizer import EmotionRecognizer
-    from fer_video.temporal.hysteresis import DEFAULT_HYSTERESIS
-    from fer_video.temporal.hmm import HmmSettings
+    from fer_video.temporal.hmm import default_hmm
     from fer_video.video import VideoOptions
     from fer_video.video.errors import VideoError
     from fer_video.video.evaluation import cached_trace, read_clip_set
@@ -104,16 +103,14 @@ def run(args: argparse.Namespace) -> int:
             frame.to_csv(partial, index=False, float_format="%.4f")
     with atomic_path(files["summary.png"]) as partial:
         plot_summary(summary, partial)
-    hmm, rule = HmmSettings(), DEFAULT_HYSTERESIS
     facts = [
-        f"- Command: `{' '.join(['fer-video', 'eval-video', *sys.argv[2:]])}`",
+        f"- Command: `{shlex.join(['fer-video', 'eval-video', *sys.argv[2:]])}`",
         f"- Date: {time.strftime('%Y-%m-%d')}; code: commit {source_revision()}; machine: {hardware_description()}",
         f"- CNN: `{cnn.name}` (sha256 {cnn_sha[:12]}); analysis: {args.fps:g} fps, detection every "
         f"{args.detect_every} analysed frames, stabiliser {'on' if args.stabilize else 'off'}",
-        f"- Shown label: {'hysteresis, margin %g, hold %g s' % (rule.margin, rule.hold_s) if args.hysteresis else 'top emotion of each frame'} "
-        "(never with `none`)",
-        f"- hmm / hmm-online: {hmm.switch_rate_hz:g} switches per second expected, evidence {hmm.evidence_per_s:g} per second, "
-        f"look-ahead {hmm.lag_s:g} s (hmm only)",
+        f"- Shown label: {shown_label_fact(args.hysteresis)} (never with `none`)",
+        *(f"- {kind}: {hmm.switch_rate_hz:g} switches per second expected, evidence {hmm.evidence_per_s:g} per second"
+          + (f", look-ahead {hmm.lag_s:g} s" if kind == "hmm" else "") for kind, hmm in ((k, default_hmm(k)) for k in ("hmm", "hmm-online"))),
         *(f"- {key.replace('_', ' ')}: {value}" for key, value in chosen.items()),
         f"- {total - len(failed)} clips analysed in {time.perf_counter() - started:.0f} s"
         + (f"; {len(failed)} unreadable: " + "; ".join(failed) if failed else ""),
@@ -132,3 +129,16 @@ def run(args: argparse.Namespace) -> int:
     if failed:
         print("\n".join(f"unreadable: {line}" for line in failed), file=sys.stderr)
     return 1 if failed else 0
+
+
+def shown_label_fact(hysteresis: bool) -> str:
+    """The shown-label rule of each smoothing kind, for the report."""
+    from fer_video.temporal.hysteresis import default_hysteresis
+
+    if not hysteresis:
+        return "top emotion of each frame"
+    rules = {kind: default_hysteresis(kind) for kind in ("hmm", "hmm-online")}
+    return "hysteresis, " + "; ".join(
+        f"margin {rule.margin:g}, hold {rule.hold_s:g} s" + (" (hmm-online)" if kind == "hmm-online" else " (other kinds)")
+        for kind, rule in rules.items()
+    )

@@ -10,7 +10,7 @@ from fer_video.cli.options import add_data_option, add_model_option
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser(
-        "train-temporal", help="train the temporal GRU on clips simulated from FER2013 stills"
+        "train-temporal", help="train the temporal GRU on clips simulated from FER2013 stills (and real video traces)"
     )
     parser.add_argument("--config", required=True, help="YAML recipe, e.g. configs/temporal.yaml")
     add_data_option(parser)
@@ -32,6 +32,6 @@ def run(args: argparse.Namespace) -> int:
     data = require_fer2013_path(args.data)
     out = args.out or default_gru_path(args.model)
     cnn = args.cnn or default_cnn_path(args.model)
-    result = train_temporal(config, data, out, cnn, device=args.device, overwrite=args.overwrite)
+    result = train_temporal(config, data, out, cnn, device=args.device, overwrite=args.overwrite, model=args.model)
     print(json.dumps(result, indent=2))
     return 0

@@ -30,8 +30,9 @@ from fer_video.evaluate.calibration import (
     softmax_with_temperature,
     split_half_check,
 )
-from fer_video.evaluate.calibration_report import report_paths, source_revision, write_calibration_report
+from fer_video.evaluate.calibration_report import report_paths, write_calibration_report
 from fer_video.evaluate.outputs import check_overwrite
+from fer_video.provenance import source_revision
 from fer_video.train.loop import data_fingerprint
 
 METHOD = "temperature scaling: T minimising the NLL of softmax(logits / T), bounded search over log T"
@@ -45,7 +46,7 @@ def checkpoint_logits(
     if tuple(classifier.classes) != CLASSES:
         raise ValueError(f"{weights} predicts classes {classifier.classes}, expected {CLASSES}")
     logits, _ = backend_logits_and_features(classifier.backend, images, classifier.preprocess, batch_size)
-    return logits.numpy(), classifier
+    return logits, classifier
 
 
 def int8_accuracy(
@@ -65,13 +66,12 @@ def int8_accuracy(
     from fer_video.backends import OnnxBackend
     from fer_video.export.cache import classifier_onnx
     from fer_video.export.quantize import CALIBRATION_CROPS
-    from fer_video.transforms import PreprocessConfig
+    from fer_video.preprocess import preprocess_config
 
     runtime = OnnxBackend(classifier_onnx(weights, int8=True, calibration_data=data_path))
-    preprocess = PreprocessConfig(**runtime.metadata["preprocess"])
-    logits, _ = backend_logits_and_features(runtime, faces.images, preprocess, batch_size)
-    int8_top, fp32_top = logits.numpy().argmax(axis=1), fp32_logits.argmax(axis=1)
-    scores = calibration_scores(logits.numpy(), faces.labels, temperature)
+    logits, _ = backend_logits_and_features(runtime, faces.images, preprocess_config(runtime.metadata), batch_size)
+    int8_top, fp32_top = logits.argmax(axis=1), fp32_logits.argmax(axis=1)
+    scores = calibration_scores(logits, faces.labels, temperature)
     return {
         "split": split,
         "n_images": int(len(faces)),

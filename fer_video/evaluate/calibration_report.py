@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import subprocess
 from pathlib import Path
 from typing import Any
 
@@ -15,22 +14,6 @@ def report_paths(out_dir: Path) -> dict[str, Path]:
     """Every file a calibration report writes, by role."""
     names = {"json": "calibration.json", "report": "report.md", "reliability_png": "reliability.png"}
     return {role: out_dir / name for role, name in names.items()}
-
-
-def source_revision() -> str:
-    """The git commit of this checkout (and whether tracked files differ from it), for reports."""
-    root = Path(__file__).resolve().parents[2]
-    try:
-        head = _git(root, "rev-parse", "--short", "HEAD")
-        changed = _git(root, "--no-optional-locks", "status", "--porcelain", "--untracked-files=no")
-    except (OSError, subprocess.SubprocessError):
-        return "unknown (not a git checkout)"
-    return f"{head} with uncommitted changes" if changed else head
-
-
-def _git(root: Path, *args: str) -> str:
-    done = subprocess.run(["git", "-C", str(root), *args], capture_output=True, text=True, check=True, timeout=30)
-    return done.stdout.strip()
 
 
 def _row(name: str, nll: float, ece: float) -> str:

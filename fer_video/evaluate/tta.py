@@ -28,18 +28,19 @@ def ten_crop_views(batch: torch.Tensor, fraction: float = TEN_CROP_FRACTION) -> 
 
 
 @torch.inference_mode()
-def _ten_crop_proba(classifier: CropClassifier, crops: np.ndarray) -> torch.Tensor:
+def _ten_crop_proba(classifier: CropClassifier, crops: np.ndarray) -> np.ndarray:
     normalise = EvalPreprocess(classifier.preprocess)
     batch = crops_to_tensor(crops).to(classifier.device)
-    probs = [classifier.probabilities(classifier.model(normalise(view)).float()) for view in ten_crop_views(batch)]
-    return torch.stack(probs).mean(dim=0).cpu()
+    views = ten_crop_views(batch)
+    probs = [classifier.probabilities(classifier.model(normalise(view)).float().cpu().numpy()) for view in views]
+    return np.mean(probs, axis=0)
 
 
-def _plain_proba(classifier: CropClassifier, crops: np.ndarray, flip: bool) -> torch.Tensor:
+def _plain_proba(classifier: CropClassifier, crops: np.ndarray, flip: bool) -> np.ndarray:
     logits, _ = predict_logits_and_features(
         classifier.model, crops, classifier.preprocess, classifier.device, len(crops), flip_tta=flip
     )
-    return classifier.probabilities(logits)
+    return classifier.probabilities(logits.numpy())
 
 
 def predict_proba(
@@ -62,4 +63,4 @@ def predict_proba(
             chunks.append(_plain_proba(classifier, chunk, flip=tta == "flip"))
     if not chunks:
         return np.zeros((0, len(classifier.classes)), dtype=np.float32)
-    return torch.cat(chunks).numpy()
+    return np.concatenate(chunks)

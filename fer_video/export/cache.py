@@ -1,23 +1,32 @@
-"""ONNX exports made on first use and kept in a cache, keyed by the sha256 of the ``.pt`` they came from.
+"""ONNX exports made on first use and kept in a cache, keyed by the sha256 of the weights they came from.
 
 The cache is ``$FER_VIDEO_CACHE`` if set, else ``$XDG_CACHE_HOME/fer_video`` (``~/.cache/fer_video``);
 the files live in its ``onnx/`` folder. Nothing is downloaded: the checkpoint is the source, and
-a cached file whose metadata does not match it (other weights, older exporter, another softmax
-temperature) is redone. The temperature is part of the ``.pt`` file, so a recalibrated checkpoint
-has another sha256 and so another cache entry.
+a cached file whose metadata does not match it (other weights, older exporter) is redone. The
+softmax temperature and the int8 accuracy record are part of the ``.pt`` file, so a recalibrated
+checkpoint has another sha256 and so another cache entry. Finding a current export
+(:func:`cached_classifier_onnx`) needs neither PyTorch nor the checkpoint loaded; making one does.
 """
 
 from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Any
-
-from torch import nn
+from typing import TYPE_CHECKING, Any
 
 from fer_video.cache import cache_dir
 from fer_video.checkpoint import file_sha256
-from fer_video.export.onnx import EXPORT_VERSION, OnnxModelError, export_classifier, export_gru_step, read_metadata
+from fer_video.export.format import EXPORT_VERSION, OnnxModelError, read_metadata
+
+if TYPE_CHECKING:
+    from torch import nn
+
+
+def cached_classifier_onnx(sha256: str, int8: bool = False) -> Path | None:
+    """The current cached export (fp32, or ``int8``) of the CNN checkpoint whose sha256 is ``sha256``;
+    ``None`` when it has not been made yet (or is stale)."""
+    path = cache_dir() / "onnx" / f"{sha256}{'.int8' if int8 else ''}.onnx"
+    return path if _is_current(path, sha256) else None
 
 
 def classifier_onnx(
@@ -26,37 +35,61 @@ def classifier_onnx(
     meta: dict[str, Any] | None = None,
     int8: bool = False,
     calibration_data: str | os.PathLike | None = None,
+    sha256: str | None = None,
 ) -> Path:
     """The cached ONNX export of the CNN checkpoint ``weights`` (made now if missing or stale).
 
-    ``model``/``meta``: the checkpoint already loaded (spares loading it again). ``int8``: the
-    statically quantized graph, calibrated on FER2013 Training crops (needs the data set:
-    ``calibration_data``, default ``$FER2013_PATH`` or ``../shared/data/fer2013.zip``).
+    ``model``/``meta``: the checkpoint already loaded (spares loading it again); ``sha256``: the
+    file's, when already known. ``int8``: the statically quantized graph, calibrated on FER2013
+    Training crops (needs the data set: ``calibration_data``, default ``$FER2013_PATH`` or
+    ``../shared/data/fer2013.zip``).
     """
-    sha = file_sha256(weights)
-    fp32 = _cache_file(f"{sha}.onnx")
-    if not _is_current(fp32, sha, meta):
+    sha = sha256 or file_sha256(weights)
+    fp32 = cached_classifier_onnx(sha)
+    if fp32 is None:
+        from fer_video.export.onnx import export_classifier
+
         if model is None or meta is None:
             from fer_video.checkpoint import load_checkpoint, model_from_checkpoint
 
             model, meta = model_from_checkpoint(load_checkpoint(weights))
-        export_classifier(model, meta, fp32, source_sha256=sha)
+        fp32 = export_classifier(model, meta, _cache_file(f"{sha}.onnx"), source_sha256=sha)
     if not int8:
         return fp32
-    quantized = _cache_file(f"{sha}.int8.onnx")
-    if not _is_current(quantized, sha, meta):
+    quantized = cached_classifier_onnx(sha, int8=True)
+    if quantized is None:
         from fer_video.export.quantize import quantize_classifier, training_calibration_crops
 
+        quantized = _cache_file(f"{sha}.int8.onnx")
         quantize_classifier(fp32, quantized, training_calibration_crops(calibration_data))
     return quantized
 
 
 def gru_onnx(weights: str | os.PathLike, gru: nn.Module) -> Path:
     """The cached ONNX export of one step of the temporal GRU ``gru`` loaded from ``weights``."""
+    from fer_video.export.onnx import export_gru_step
+
     sha = file_sha256(weights)
     path = _cache_file(f"{sha}.gru_step.onnx")
     if not _is_current(path, sha):
         export_gru_step(gru, path, source_sha256=sha)
+    return path
+
+
+def mtcnn_onnx(name: str, weights: str | os.PathLike) -> Path:
+    """The cached ONNX export of MTCNN's network ``name`` (``pnet``, ``rnet``, ``onet``) whose
+    facenet-pytorch weight file is ``weights``."""
+    sha = file_sha256(weights)
+    path = _cache_file(f"{sha}.mtcnn_{name}.onnx")
+    if not _is_current(path, sha):
+        import torch
+
+        from fer_video.export.onnx import export_mtcnn_net
+        from fer_video.faces.mtcnn_nets import MTCNN_NETS
+
+        net = MTCNN_NETS[name]()
+        net.load_state_dict(torch.load(weights, map_location="cpu", weights_only=True))
+        export_mtcnn_net(net.eval(), name, path, source_sha256=sha)
     return path
 
 
@@ -72,15 +105,12 @@ def _cache_file(name: str) -> Path:
     return folder / name
 
 
-def _is_current(path: Path, sha: str, meta: dict[str, Any] | None = None) -> bool:
-    """``path`` exists, is readable ONNX, and was exported from ``sha`` by this exporter version
-    (and with the softmax temperature of ``meta``, the checkpoint's, when given)."""
+def _is_current(path: Path, sha: str) -> bool:
+    """``path`` exists, is readable ONNX, and was exported from ``sha`` by this exporter version."""
     if not path.is_file():
         return False
     try:
         metadata = read_metadata(path)
     except OnnxModelError:
-        return False
-    if meta is not None and metadata.get("temperature") != meta.get("temperature"):
         return False
     return metadata.get("source_sha256") == sha and metadata.get("export_version") == EXPORT_VERSION

@@ -21,41 +21,19 @@ from typing import Any
 import torch
 from torch import nn
 
+from fer_video.export.format import (
+    CNN_INPUTS,
+    CNN_OUTPUTS,
+    EXPORT_VERSION,
+    GRU_INPUTS,
+    GRU_OUTPUTS,
+    METADATA_KEY,
+    MTCNN_INPUTS,
+    MTCNN_OUTPUTS,
+)
+
 #: ONNX opset of every exported graph (supported by onnxruntime >= 1.17).
 OPSET = 18
-#: Bumped whenever the exported graphs or their metadata change, so cached files are redone
-#: (3: the CNN's metadata carries the checkpoint's softmax temperature).
-EXPORT_VERSION = 3
-#: Key of the JSON metadata stored in the ONNX file's ``metadata_props``.
-METADATA_KEY = "fer_video"
-
-CNN_INPUTS, CNN_OUTPUTS = ("input",), ("logits", "embeddings")
-GRU_INPUTS, GRU_OUTPUTS = ("embedding", "probs", "present", "state"), ("smoothed", "next_state")
-
-
-class OnnxModelError(ValueError):
-    """An ONNX file is missing, unreadable, or not one fer-video exported."""
-
-
-def read_metadata(path: str | os.PathLike) -> dict[str, Any]:
-    """The fer-video metadata stored in an exported ONNX file (read without the ``onnx`` package)."""
-    from fer_video.export.props import read_metadata_props
-
-    source = Path(path)
-    if not source.is_file():
-        raise OnnxModelError(f"ONNX file not found: {source}")
-    try:
-        entries = read_metadata_props(source)
-    except (OSError, ValueError) as error:
-        raise OnnxModelError(f"cannot read ONNX file {source}: {error}") from None
-    if METADATA_KEY not in entries:
-        raise OnnxModelError(f"{source} was not exported by fer-video (no '{METADATA_KEY}' metadata)")
-    try:
-        return json.loads(entries[METADATA_KEY])
-    except json.JSONDecodeError as error:
-        raise OnnxModelError(f"{source} has corrupt fer-video metadata: {error}") from None
-
-
 def write_metadata(path: str | os.PathLike, metadata: dict[str, Any]) -> None:
     """Store ``metadata`` (JSON) in the ONNX file at ``path``, in place."""
     import onnx
@@ -111,6 +89,7 @@ def export_classifier(model: nn.Module, meta: dict[str, Any], path: str | os.Pat
         "preprocess": dict(meta["preprocess"]),
         "embedding_dim": int(model.num_features),
         "temperature": meta.get("temperature"),
+        "int8_accuracy": meta.get("int8_accuracy"),
     }
     return _export(ClassifierGraph(model), example, CNN_INPUTS, CNN_OUTPUTS, path, info, source_sha256)
 
@@ -135,6 +114,20 @@ def export_gru_step(gru: nn.Module, path: str | os.PathLike, source_sha256: str 
     return _export(GruStepGraph(gru), example, GRU_INPUTS, GRU_OUTPUTS, path, info, source_sha256)
 
 
+def export_mtcnn_net(net: nn.Module, name: str, path: str | os.PathLike, source_sha256: str = "") -> Path:
+    """Write one of MTCNN's networks (``pnet``, ``rnet`` or ``onet``) to ``path`` atomically; P-net
+    takes any image size, R- and O-net their 24 and 48 pixel windows."""
+    side = {"pnet": 12, "rnet": 24, "onet": 48}[name]
+    example = (torch.zeros(2, 3, side, side),)
+    spatial = {"pnet": {2: "height", 3: "width"}}.get(name, {})
+    info = {"kind": f"mtcnn_{name}"}
+    outputs = MTCNN_OUTPUTS[name]
+    dynamic = {MTCNN_INPUTS[0]: {0: "batch", **spatial}, **{out: {0: "batch", **spatial} for out in outputs}}
+    if name != "pnet":
+        dynamic = {axis: {0: "batch"} for axis in dynamic}
+    return _export(net, example, MTCNN_INPUTS, outputs, path, info, source_sha256, dynamic)
+
+
 def _export(
     graph: nn.Module,
     example: tuple[torch.Tensor, ...],
@@ -143,6 +136,7 @@ def _export(
     path: str | os.PathLike,
     info: dict[str, Any],
     source_sha256: str,
+    dynamic_axes: dict[str, dict[int, str]] | None = None,
 ) -> Path:
     from fer_video.evaluate.outputs import (
         atomic_path,  # (the evaluate package imports the classifier)
@@ -164,7 +158,7 @@ def _export(
                 dynamo=False,
                 input_names=list(inputs),
                 output_names=list(outputs),
-                dynamic_axes={name: {0: "batch"} for name in (*inputs, *outputs)},
+                dynamic_axes=dynamic_axes or {name: {0: "batch"} for name in (*inputs, *outputs)},
                 opset_version=OPSET,
                 do_constant_folding=True,
             )

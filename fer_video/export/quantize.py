@@ -16,7 +16,7 @@ from onnxruntime.quantization.shape_inference import quant_pre_process
 
 from fer_video.evaluate.outputs import atomic_path
 from fer_video.export.onnx import CNN_INPUTS, read_metadata, write_metadata
-from fer_video.transforms import EvalPreprocess, PreprocessConfig, crops_to_tensor
+from fer_video.preprocess import normalise_crops, preprocess_config
 
 #: Training crops used to calibrate activation ranges, drawn at random (seed 0).
 CALIBRATION_CROPS = 1024
@@ -46,8 +46,7 @@ def quantize_classifier(fp32_path: str | os.PathLike, out_path: str | os.PathLik
     metadata = read_metadata(fp32_path)
     if metadata.get("kind") != "classifier":
         raise ValueError(f"{fp32_path} is not an exported emotion CNN")
-    normalise = EvalPreprocess(PreprocessConfig(**metadata["preprocess"]))
-    batches = normalise(crops_to_tensor(calibration)).numpy()
+    batches = normalise_crops(calibration, preprocess_config(metadata))
     target = Path(out_path)
     with tempfile.TemporaryDirectory() as scratch, atomic_path(target) as partial:
         prepared = Path(scratch) / "prepared.onnx"

@@ -1,14 +1,15 @@
 """MTCNN face detector: boxes, scores and five landmarks, batched; and a cheap re-check of known faces.
 
 The three networks (P-, R-, O-net) and their weights are facenet-pytorch's, and so are the
-cascade's thresholds, pyramid and box arithmetic. The cascade itself runs here because
-facenet-pytorch resizes every pyramid level and every candidate window of stages 2 and 3
+cascade's thresholds, pyramid and box arithmetic. The cascade itself runs here, in NumPy,
+because facenet-pytorch resizes every pyramid level and every candidate window of stages 2 and 3
 (hundreds on a busy frame, one torch call each) with torch's slow adaptive pooling; here the
 same levels and integer windows are resized with OpenCV's area interpolation on the uint8
 images: detection takes about half the CPU time, with the same faces found
-(tests/test_faces.py compares the two on a photo). The networks are rebuilt in
-:mod:`fer_video.faces.mtcnn_nets` and the box arithmetic in :mod:`fer_video.faces.boxes`, so
-that neither facenet-pytorch's package nor torchvision is imported (seconds of start-up).
+(tests/test_faces.py compares the two on a photo). The networks run in ONNX Runtime on the CPU
+and in PyTorch on CUDA (:mod:`fer_video.faces.mtcnn_runtime`); the box arithmetic is in
+:mod:`fer_video.faces.boxes`. Neither facenet-pytorch's package nor torchvision is imported, and
+on the CPU not PyTorch either (seconds of start-up).
 
 :meth:`MTCNNDetector.refine` runs the last stage alone on boxes a tracker expects faces in:
 whether each face is still there, with a fresh box, score and landmarks, for a small fraction
@@ -19,25 +20,32 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 import cv2
 import numpy as np
-import torch
 
-from fer_video.device import resolve_device
+from fer_video.device import resolve_device_name
 from fer_video.faces.boxes import batched_nms, batched_nms_min, bbreg, generate_boxes, rerec
-from fer_video.faces.mtcnn_nets import load_mtcnn_nets
+from fer_video.faces.mtcnn_runtime import load_mtcnn_runtime
 from fer_video.faces.scaling import downscale_for_detection
 from fer_video.faces.types import FaceDetections
+
+if TYPE_CHECKING:
+    import torch
 
 #: Candidate score thresholds of the P-, R- and O-net stages (facenet-pytorch's defaults).
 STAGE_THRESHOLDS = (0.6, 0.7, 0.7)
 #: Ratio between the sides of consecutive pyramid levels.
 PYRAMID_FACTOR = 0.709
 
+#: The last stage's output: boxes (K, 5: x1, y1, x2, y2, score), image indices (K,), landmarks (K, 5, 2).
+StageOutput = tuple[np.ndarray, np.ndarray, np.ndarray]
 
-def _normalise(pixels: torch.Tensor) -> torch.Tensor:
-    return (pixels - 127.5) * 0.0078125
+
+def _network_input(batch: np.ndarray) -> np.ndarray:
+    """Normalised network input (B, 3, H, W) float32 from uint8 images (B, H, W, 3)."""
+    return (batch.transpose(0, 3, 1, 2).astype(np.float32) - np.float32(127.5)) * np.float32(0.0078125)
 
 
 class MTCNNDetector:
@@ -54,12 +62,12 @@ class MTCNNDetector:
         max_detect_side: int = 640,
         batch_size: int = 32,
     ) -> None:
-        self.device = resolve_device(device)
+        self.device_name = resolve_device_name(device)
         self.min_face_size = min_face_size
         self.score_threshold = score_threshold
         self.max_detect_side = max_detect_side
         self.batch_size = batch_size
-        self.pnet, self.rnet, self.onet = load_mtcnn_nets(self.device)
+        self.pnet, self.rnet, self.onet = load_mtcnn_runtime(self.device_name)
 
     def detect(self, images: Sequence[np.ndarray]) -> list[FaceDetections]:
         """Faces of each RGB uint8 image (H, W, 3)."""
@@ -85,27 +93,19 @@ class MTCNNDetector:
         if not len(boxes):
             return FaceDetections.empty()
         small, factor = downscale_for_detection(image, self.max_detect_side)
-        with torch.inference_mode():
-            candidates = torch.zeros((len(boxes), 5), device=self.device)
-            candidates[:, :4] = torch.as_tensor(boxes / factor, device=self.device)
-            inds = torch.zeros(len(boxes), dtype=torch.long, device=self.device)
-            found = self._last_stage(small[None], rerec(candidates), inds)
+        candidates = np.zeros((len(boxes), 5), np.float32)
+        candidates[:, :4] = boxes / np.float32(factor)
+        found = self._last_stage(small[None], rerec(candidates), np.zeros(len(boxes), np.int64))
         return self._results(found, 1)[0].scaled(factor)
-
-    def _tensor(self, batch: np.ndarray) -> torch.Tensor:
-        """Normalised network input (B, 3, H, W) from uint8 images (B, H, W, 3)."""
-        return _normalise(torch.as_tensor(batch, device=self.device).permute(0, 3, 1, 2).float())
 
     def _detect_same_size(self, batch: np.ndarray) -> list[FaceDetections]:
         """Detections at detection scale for a stack of equal-size images (B, H, W, 3)."""
-        with torch.inference_mode():
-            boxes, image_inds = self._propose(batch)
-            if len(boxes):
-                boxes, image_inds = self._second_stage(batch, boxes, image_inds)
-            found = self._last_stage(batch, boxes, image_inds)
-        return self._results(found, len(batch))
+        boxes, image_inds = self._propose(batch)
+        if len(boxes):
+            boxes, image_inds = self._second_stage(batch, boxes, image_inds)
+        return self._results(self._last_stage(batch, boxes, image_inds), len(batch))
 
-    def _propose(self, images: np.ndarray) -> tuple[torch.Tensor, torch.Tensor]:
+    def _propose(self, images: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Stage 1: P-net over the image pyramid; squared candidate boxes (K, 5) with scores."""
         height, width = images.shape[1:3]
         scale = 12.0 / self.min_face_size
@@ -114,17 +114,17 @@ class MTCNNDetector:
         while shortest >= 12:
             size = (int(width * scale + 1), int(height * scale + 1))
             level = np.stack([cv2.resize(image, size, interpolation=cv2.INTER_AREA) for image in images])
-            regression, probs = self.pnet(self._tensor(level))
+            regression, probs = self.pnet(_network_input(level))
             found, inds = generate_boxes(regression, probs[:, 1], scale, STAGE_THRESHOLDS[0])
             keep = batched_nms(found[:, :4], found[:, 4], inds, 0.5)
             boxes.append(found[keep])
             image_inds.append(inds[keep])
             scale, shortest = scale * PYRAMID_FACTOR, shortest * PYRAMID_FACTOR
-        boxes, image_inds = torch.cat(boxes), torch.cat(image_inds)
+        boxes, image_inds = np.concatenate(boxes), np.concatenate(image_inds)
         keep = batched_nms(boxes[:, :4], boxes[:, 4], image_inds, 0.7)
         boxes, image_inds = boxes[keep], image_inds[keep]
         width_, height_ = boxes[:, 2] - boxes[:, 0], boxes[:, 3] - boxes[:, 1]
-        moved = torch.stack(
+        moved = np.stack(
             [
                 boxes[:, 0] + boxes[:, 5] * width_,
                 boxes[:, 1] + boxes[:, 6] * height_,
@@ -132,46 +132,46 @@ class MTCNNDetector:
                 boxes[:, 3] + boxes[:, 8] * height_,
                 boxes[:, 4],
             ],
-            dim=1,
+            axis=1,
         )
         return rerec(moved), image_inds
 
     def _second_stage(
-        self, images: np.ndarray, boxes: torch.Tensor, image_inds: torch.Tensor
-    ) -> tuple[torch.Tensor, torch.Tensor]:
+        self, images: np.ndarray, boxes: np.ndarray, image_inds: np.ndarray
+    ) -> tuple[np.ndarray, np.ndarray]:
         """Stage 2: R-net on 24 x 24 windows; the survivors' boxes, refined and squared."""
         boxes, image_inds, windows = _windows(images, boxes, image_inds, 24)
-        regression, probs = self.rnet(self._tensor(windows))
+        if not len(boxes):
+            return boxes, image_inds
+        regression, probs = self.rnet(_network_input(windows))
         keep = probs[:, 1] > STAGE_THRESHOLDS[1]
-        boxes = torch.cat([boxes[keep, :4], probs[keep, 1:2]], dim=1)
+        boxes = np.concatenate([boxes[keep, :4], probs[keep, 1:2]], axis=1)
         image_inds, regression = image_inds[keep], regression[keep]
         pick = batched_nms(boxes[:, :4], boxes[:, 4], image_inds, 0.7)
         return rerec(bbreg(boxes[pick], regression[pick])), image_inds[pick]
 
-    def _last_stage(
-        self, images: np.ndarray, boxes: torch.Tensor, image_inds: torch.Tensor
-    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    def _last_stage(self, images: np.ndarray, boxes: np.ndarray, image_inds: np.ndarray) -> StageOutput:
         """Stage 3: O-net on 48 x 48 windows; final boxes (K, 5), image indices and landmarks (K, 5, 2)."""
         if len(boxes):
             boxes, image_inds, windows = _windows(images, boxes, image_inds, 48)
         if not len(boxes):
-            return torch.zeros((0, 5)), torch.zeros(0, dtype=torch.long), torch.zeros((0, 5, 2))
-        regression, points, probs = self.onet(self._tensor(windows))
+            return np.zeros((0, 5), np.float32), np.zeros(0, np.int64), np.zeros((0, 5, 2), np.float32)
+        regression, points, probs = self.onet(_network_input(windows))
         keep = probs[:, 1] > STAGE_THRESHOLDS[2]
-        boxes = torch.cat([boxes[keep, :4], probs[keep, 1:2]], dim=1)
+        boxes = np.concatenate([boxes[keep, :4], probs[keep, 1:2]], axis=1)
         image_inds, regression, points = image_inds[keep], regression[keep], points[keep]
         sides_x = (boxes[:, 2] - boxes[:, 0] + 1)[:, None]
         sides_y = (boxes[:, 3] - boxes[:, 1] + 1)[:, None]
-        points = torch.stack(
-            [sides_x * points[:, :5] + boxes[:, :1] - 1, sides_y * points[:, 5:] + boxes[:, 1:2] - 1], dim=2
+        points = np.stack(
+            [sides_x * points[:, :5] + boxes[:, :1] - 1, sides_y * points[:, 5:] + boxes[:, 1:2] - 1], axis=2
         )
         boxes = bbreg(boxes, regression)
         pick = batched_nms_min(boxes[:, :4], boxes[:, 4], image_inds, 0.7)
-        return boxes[pick].cpu(), image_inds[pick].cpu(), points[pick].cpu()
+        return boxes[pick], image_inds[pick], points[pick]
 
-    def _results(self, found: tuple[torch.Tensor, torch.Tensor, torch.Tensor], count: int) -> list[FaceDetections]:
+    def _results(self, found: StageOutput, count: int) -> list[FaceDetections]:
         """Per-image detections (detection scale), filtered by size and score."""
-        boxes, image_inds, points = (t.numpy() for t in found)
+        boxes, image_inds, points = found
         results = []
         for index in range(count):
             mine = image_inds == index
@@ -184,20 +184,18 @@ class MTCNNDetector:
 
 
 def _windows(
-    images: np.ndarray, boxes: torch.Tensor, image_inds: torch.Tensor, size: int
-) -> tuple[torch.Tensor, torch.Tensor, np.ndarray]:
+    images: np.ndarray, boxes: np.ndarray, image_inds: np.ndarray, size: int
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """``size`` x ``size`` uint8 windows (K, size, size, 3) of the candidate boxes in ``images``
     (B, H, W, 3): the integer pixel windows facenet-pytorch cuts (truncated, clipped to the
     image), resampled with OpenCV's area interpolation; candidates whose window is empty are dropped."""
     height, width = images.shape[1:3]
-    whole = boxes[:, :4].trunc().long().cpu().numpy()
+    whole = np.trunc(boxes[:, :4]).astype(np.int64)
     x1, y1 = np.maximum(whole[:, 0] - 1, 0), np.maximum(whole[:, 1] - 1, 0)
     x2, y2 = np.minimum(whole[:, 2], width), np.minimum(whole[:, 3], height)
     valid = (x2 > x1) & (y2 > y1)
-    inds = image_inds.cpu().numpy()
     windows = np.empty((int(valid.sum()), size, size, 3), np.uint8)
     for out, k in enumerate(np.flatnonzero(valid)):
-        crop = images[inds[k], y1[k] : y2[k], x1[k] : x2[k]]
+        crop = images[image_inds[k], y1[k] : y2[k], x1[k] : x2[k]]
         windows[out] = cv2.resize(crop, (size, size), interpolation=cv2.INTER_AREA)
-    keep = torch.as_tensor(valid, device=boxes.device)
-    return boxes[keep], image_inds[keep], windows
+    return boxes[valid], image_inds[valid], windows

@@ -8,11 +8,10 @@ weight files are found with :func:`importlib.util.find_spec`, which does not run
 
 from __future__ import annotations
 
-import importlib.util
-from pathlib import Path
-
 import torch
 from torch import nn
+
+from fer_video.faces.mtcnn_runtime import facenet_weights_dir
 
 
 class PNet(nn.Module):
@@ -81,19 +80,16 @@ class ONet(nn.Module):
         return self.dense6_2(x), self.dense6_3(x), self.dense6_1(x).softmax(dim=1)
 
 
-def facenet_weights_dir() -> Path:
-    """The folder of facenet-pytorch's MTCNN weight files (``pnet.pt``, ``rnet.pt``, ``onet.pt``)."""
-    spec = importlib.util.find_spec("facenet_pytorch")
-    if spec is None or not spec.submodule_search_locations:
-        raise ImportError("the MTCNN face detector needs facenet-pytorch: pip install facenet-pytorch==2.5.3")
-    return Path(next(iter(spec.submodule_search_locations))) / "data"
+#: The networks by name (the names of their weight files).
+MTCNN_NETS: dict[str, type[nn.Module]] = {"pnet": PNet, "rnet": RNet, "onet": ONet}
 
 
-def load_mtcnn_nets(device: torch.device) -> tuple[PNet, RNet, ONet]:
+def load_mtcnn_nets(device: str | torch.device) -> tuple[PNet, RNet, ONet]:
     """The three networks with their trained weights, in evaluation mode on ``device``."""
     folder = facenet_weights_dir()
     nets = []
-    for net, name in ((PNet(), "pnet"), (RNet(), "rnet"), (ONet(), "onet")):
+    for name, net_class in MTCNN_NETS.items():
+        net = net_class()
         net.load_state_dict(torch.load(folder / f"{name}.pt", map_location="cpu", weights_only=True))
         nets.append(net.to(device).eval())
     return tuple(nets)

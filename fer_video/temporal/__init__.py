@@ -21,6 +21,7 @@ from fer_video.temporal.smoothing import (
     TrackSmoother,
     make_smoother,
     make_track_smoother,
+    require_online,
     smooth_sequence,
 )
 
@@ -42,5 +43,6 @@ __all__ = [
     "load_gru",
     "make_smoother",
     "make_track_smoother",
+    "require_online",
     "smooth_sequence",
 ]

@@ -52,10 +52,43 @@ class SimulationConfig:
 
 
 @dataclass(frozen=True)
+class RealTracesConfig:
+    """Training the GRU on real video (see :mod:`fer_video.temporal.real_traces`): the cached traces of
+    ``unlabelled`` clips (globs, as ``fer-video eval-video`` takes them) with the two-sided HMM's
+    posteriors as soft targets (``teacher_*``: :class:`~fer_video.temporal.hmm.HmmSettings`), cut
+    into windows of ``window_seconds`` every ``stride_seconds``; the epoch is chosen on the labelled
+    clips of ``labels`` (a labels CSV): best frame accuracy of the shown label among epochs whose
+    switches per minute stay at most ``max_switches_per_min``. ``simulated_clips`` simulated clips of
+    the ``fit`` set join each epoch (true labels, for classes the real clips lack), their loss
+    weighted ``simulated_weight``."""
+
+    unlabelled: tuple[str, ...] = ()
+    labels: str = ""
+    fps: float = 10.0
+    window_seconds: float = 4.8
+    stride_seconds: float = 0.8
+    teacher_switch_rate_hz: float = 0.1
+    teacher_evidence_per_s: float = 2.0
+    teacher_lag_s: float = 1.0
+    max_switches_per_min: float = 3.0
+    simulated_clips: int = 0
+    simulated_weight: float = 0.5
+
+    def validate(self) -> None:
+        if not self.unlabelled or not self.labels:
+            raise ValueError("real_traces: needs unlabelled (clip globs) and labels (a labels CSV)")
+        if min(self.fps, self.window_seconds, self.stride_seconds, self.max_switches_per_min) <= 0:
+            raise ValueError("real_traces: fps, window_seconds, stride_seconds and max_switches_per_min must be positive")
+        if self.simulated_clips < 0 or self.simulated_weight < 0:
+            raise ValueError("real_traces: simulated_clips and simulated_weight must be >= 0")
+
+
+@dataclass(frozen=True)
 class TemporalConfig:
     """Everything ``fer-video train-temporal`` / ``eval-temporal`` need."""
 
     simulation: SimulationConfig = field(default_factory=SimulationConfig)
+    real_traces: RealTracesConfig | None = None
     seed: int = 0
     train_clips: int = 400
     val_clips: int = 96
@@ -83,8 +116,12 @@ class TemporalConfig:
         simulation = values.pop("simulation", {}) or {}
         _check_keys(SimulationConfig, simulation, "simulation")
         sim = SimulationConfig(**{k: tuple(v) if isinstance(v, list) else v for k, v in simulation.items()})
+        real = values.pop("real_traces", None)
+        if real is not None:
+            _check_keys(RealTracesConfig, real, "real_traces")
+            real = RealTracesConfig(**{k: tuple(v) if isinstance(v, list) else v for k, v in real.items()})
         values = {k: tuple(v) if isinstance(v, list) else v for k, v in values.items()}
-        config = cls(simulation=sim, **values)
+        config = cls(simulation=sim, real_traces=real, **values)
         config.validate()
         return config
 
@@ -111,6 +148,8 @@ class TemporalConfig:
             raise ValueError("val_image_fraction must be between 0 and 1")
         if not self.ema_alphas or not all(0 < a <= 1 for a in self.ema_alphas):
             raise ValueError("ema_alphas must be a non-empty list of values in (0, 1]")
+        if self.real_traces is not None:
+            self.real_traces.validate()
 
 
 def _check_keys(kind: type, values: dict[str, Any], where: str) -> None:

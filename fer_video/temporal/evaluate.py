@@ -20,7 +20,7 @@ from fer_video.temporal.config import TemporalConfig
 from fer_video.temporal.metrics import sequence_metrics
 from fer_video.temporal.model import TemporalGRU, load_gru
 from fer_video.temporal.report import write_report
-from fer_video.temporal.hysteresis import DEFAULT_HYSTERESIS, HysteresisSettings, hysteresis_labels
+from fer_video.temporal.hysteresis import HysteresisSettings, default_hysteresis, hysteresis_labels
 from fer_video.temporal.smoothing import DEFAULT_EMA_ALPHA, smooth_sequence
 
 #: EMA weights searched when matching EMA's flicker to the GRU's.
@@ -115,7 +115,7 @@ def compare_smoothers(
     rows.append({"method": "gru", "ema_alpha": None, "matched": False, **smoother_metrics("gru", clips, gru)})
     for kind in ("hmm-online", "hmm"):
         rows.append({"method": kind, "ema_alpha": None, "matched": False, **smoother_metrics(kind, clips)})
-        shown = smoother_metrics(kind, clips, hysteresis=DEFAULT_HYSTERESIS)
+        shown = smoother_metrics(kind, clips, hysteresis=default_hysteresis(kind))
         rows.append({"method": f"{kind} + hysteresis", "ema_alpha": None, "matched": False, **shown})
     return pd.DataFrame(rows)
 

@@ -52,6 +52,19 @@ class HmmSettings:
         return max(0, round(self.lag_s / dt))
 
 
+#: ``hmm`` (files) settings, chosen on the real dev clips (``results/real_video/tuning.md``).
+FILE_HMM = HmmSettings()
+#: ``hmm-online`` (live) settings: half the evidence per second of ``hmm``, so that, without a
+#: look-ahead, the label on the real dev clips switches less than the tuned EMA's
+#: (``scripts/tune_smoothing.py``, ``results/real_video/tuning.md``).
+LIVE_HMM = HmmSettings(switch_rate_hz=0.1, evidence_per_s=1.0, lag_s=0.0)
+
+
+def default_hmm(kind: str) -> HmmSettings:
+    """The HMM settings smoothing ``kind`` ships with: :data:`LIVE_HMM` for ``hmm-online``, else :data:`FILE_HMM`."""
+    return LIVE_HMM if kind == "hmm-online" else FILE_HMM
+
+
 def _transition(belief: np.ndarray, leave: float) -> np.ndarray:
     """One step of the sticky chain: stay with probability ``1 - leave``, else move to any other state."""
     num_classes = belief.shape[-1]

@@ -20,7 +20,7 @@ import numpy as np
 import torch
 
 from fer_video.constants import NUM_CLASSES
-from fer_video.temporal.hmm import FixedLagHmmSmoother, HmmFilter, HmmSettings, fixed_lag_posteriors
+from fer_video.temporal.hmm import FixedLagHmmSmoother, HmmFilter, HmmSettings, default_hmm, fixed_lag_posteriors
 from fer_video.temporal.model import TemporalGRU
 
 #: Every smoothing kind; the first is the default for files.
@@ -32,6 +32,14 @@ DEFAULT_LIVE_SMOOTHING = ONLINE_SMOOTHING_KINDS[0]
 DEFAULT_EMA_ALPHA = 0.2
 #: Analysed frames per second assumed where a caller gives no frame interval.
 DEFAULT_FRAME_INTERVAL_S = 0.1
+
+
+def require_online(kind: str) -> None:
+    """Raise ``ValueError`` unless smoothing ``kind`` needs no future frames (live streams)."""
+    if kind not in ONLINE_SMOOTHING_KINDS:
+        raise ValueError(
+            f"smoothing {kind!r} needs frames still to come; live, choose one of: {', '.join(ONLINE_SMOOTHING_KINDS)}"
+        )
 
 
 class TrackSmoother(Protocol):
@@ -124,10 +132,11 @@ def make_smoother(
     hmm: HmmSettings | None = None,
 ) -> TrackSmoother:
     """A fresh causal smoother for one track: ``"hmm-online"`` (analysed frames
-    ``frame_interval_s`` apart; ``hmm`` settings), ``"gru"`` (needs ``gru``: a :class:`TemporalGRU`
+    ``frame_interval_s`` apart; ``hmm`` settings, default
+    :func:`~fer_video.temporal.hmm.default_hmm`), ``"gru"`` (needs ``gru``: a :class:`TemporalGRU`
     or a :class:`StepGru` such as the ONNX Runtime step), ``"ema"`` or ``"none"``."""
     if kind == "hmm-online":
-        return HmmFilter(hmm or HmmSettings(), frame_interval_s, gru.num_classes if gru is not None else NUM_CLASSES)
+        return HmmFilter(hmm or default_hmm(kind), frame_interval_s, gru.num_classes if gru is not None else NUM_CLASSES)
     if kind == "hmm":
         raise ValueError("smoothing 'hmm' looks ahead and has no causal form; use make_track_smoother, or 'hmm-online'")
     if kind == "none":
@@ -184,7 +193,7 @@ def make_track_smoother(
 ) -> StreamingSmoother:
     """A fresh streaming smoother of any kind in :data:`SMOOTHING_KINDS` for one track."""
     if kind == "hmm":
-        return HmmStream(hmm or HmmSettings(), frame_interval_s, gru.num_classes if gru is not None else NUM_CLASSES)
+        return HmmStream(hmm or default_hmm(kind), frame_interval_s, gru.num_classes if gru is not None else NUM_CLASSES)
     return CausalStream(make_smoother(kind, gru, ema_alpha, frame_interval_s, hmm))
 
 
@@ -206,7 +215,7 @@ def smooth_sequence(
     if present.shape != probs.shape[:1]:
         raise ValueError(f"present has shape {present.shape}, expected ({len(probs)},)")
     if kind in ("hmm", "hmm-online"):
-        return fixed_lag_posteriors(probs, present, hmm or HmmSettings(), frame_interval_s, two_sided=kind == "hmm")
+        return fixed_lag_posteriors(probs, present, hmm or default_hmm(kind), frame_interval_s, two_sided=kind == "hmm")
     smoother = make_smoother(kind, gru, ema_alpha, frame_interval_s, hmm)
     if isinstance(smoother, GruSmoother):
         return _gru_sequence(smoother.gru, probs, embeddings, present)

@@ -1,11 +1,12 @@
-"""Train the temporal GRU on simulated clips' CNN outputs, and match EMA's flicker to it."""
+"""Train the temporal GRU on simulated clips' CNN outputs (and, with a ``real_traces`` section, on real
+video: :mod:`fer_video.temporal.real_traces`), and match EMA's flicker to it."""
 
 from __future__ import annotations
 
 import copy
 import os
 import time
-from dataclasses import asdict
+from dataclasses import asdict, replace
 from pathlib import Path
 from typing import Any
 
@@ -15,7 +16,7 @@ from tqdm.auto import tqdm
 
 from fer_video.checkpoint import file_sha256, hardware_description
 from fer_video.constants import CLASSES
-from fer_video.pretrained import default_cnn_path, default_gru_path, load_classifier
+from fer_video.pretrained import DEFAULT_MODEL, default_cnn_path, default_gru_path, load_classifier
 from fer_video.temporal.clips import ClipFeatures, simulated_sets
 from fer_video.temporal.config import TemporalConfig
 from fer_video.temporal.evaluate import (
@@ -113,15 +114,19 @@ def train_temporal(
     cnn_weights: str | os.PathLike | None = None,
     device: str = "auto",
     overwrite: bool = False,
+    model: str = DEFAULT_MODEL,
 ) -> dict[str, Any]:
     """The whole recipe: simulate ``fit``/``val`` clips, run the CNN, train the GRU, match EMA to its flicker
-    on ``val``, and save ``{"model", "meta"}`` to ``out_path`` (default ``models/emotion_gru.pt``)."""
-    out = Path(out_path) if out_path else default_gru_path()
+    on ``val``, and save ``{"model", "meta"}`` to ``out_path`` (default ``models/emotion_gru.pt``). With
+    ``config.real_traces``: :func:`train_on_real` instead (``model``: the shipped model whose traces are read)."""
+    out = Path(out_path) if out_path else default_gru_path(model)
     if out.exists() and not overwrite:
         raise FileExistsError(f"{out} exists; pass --overwrite to replace it")
-    cnn = Path(cnn_weights) if cnn_weights else default_cnn_path()
+    cnn = Path(cnn_weights) if cnn_weights else default_cnn_path(model)
     if config.num_threads:
         torch.set_num_threads(config.num_threads)
+    if config.real_traces is not None:
+        return train_on_real(config, data_path, out, cnn, model, device)
     timings: dict[str, float] = {}
     started = time.perf_counter()
     classifier = load_classifier(cnn, device=device)
@@ -159,3 +164,59 @@ def train_temporal(
     }
     save_gru(model, meta, out)
     return {"out": str(out), "ema_alpha_matched": alpha, "val_gru": val_gru, "val_none": val_none, "timings_s": timings}
+
+
+def train_on_real(
+    config: TemporalConfig, data_path: str | os.PathLike, out: Path, cnn: Path, model: str, device: str
+) -> dict[str, Any]:
+    """The real-video recipe (:mod:`fer_video.temporal.real_traces`): windows of the unlabelled clips'
+    traces with the two-sided HMM's posteriors as targets (plus ``simulated_clips`` simulated ``fit``
+    clips), the epoch chosen on the labelled clips; the per-epoch log and the leave-one-speaker-out
+    figures go into the GRU's meta."""
+    from fer_video.recognizer import EmotionRecognizer
+    from fer_video.temporal.real_traces import (
+        fit_real, leave_one_speaker_out, load_real_clips, trace_windows, write_real_report,
+    )  # fmt: skip
+    from fer_video.video import VideoOptions
+
+    real = config.real_traces
+    timings: dict[str, float] = {}
+    started = time.perf_counter()
+    cnn_sha = file_sha256(cnn)
+    shipped = cnn.resolve() == default_cnn_path(model).resolve()
+    recognizer = EmotionRecognizer(weights=None if shipped else cnn, model=model)
+    clips = load_real_clips(real, recognizer, VideoOptions(fps=real.fps, model=model), cnn_sha)
+    windows = trace_windows([t for traces in clips.unlabelled.values() for t in traces], real)
+    simulated = None
+    if real.simulated_clips:
+        sim_config = replace(config, train_clips=real.simulated_clips)
+        classifier = load_classifier(cnn, device=device)
+        simulated = simulated_sets(sim_config, data_path, classifier, cnn_sha, ["fit"])["fit"]
+    timings["clips_s"] = time.perf_counter() - started
+    mark = time.perf_counter()
+    with torch_threads(1):
+        gru, log, epoch = fit_real(windows, clips, config, simulated)
+    timings["train_s"] = time.perf_counter() - mark
+    timings["total_s"] = time.perf_counter() - started
+    loso = leave_one_speaker_out(log, clips.speakers, real.max_switches_per_min)
+    meta = {
+        "embed_dim": gru.embed_dim,
+        "hidden_size": gru.hidden_size,
+        "dropout": config.dropout,
+        "classes": list(recognizer.classes),
+        "fps": real.fps,
+        "config": config.to_dict(),
+        "cnn_sha256": cnn_sha,
+        "cnn_file": cnn.name,
+        "real_windows": len(windows),
+        "chosen_epoch": epoch,
+        "metrics": {"real": log[epoch - 1]},
+        "leave_one_speaker_out": loso,
+        "log": log,
+        "timings_s": timings,
+        "hardware": hardware_description(),
+    }
+    save_gru(gru, meta, out)
+    report = write_real_report(Path(config.results_dir), out, log, epoch, loso, timings)
+    return {"out": str(out), "report": str(report), "chosen_epoch": epoch, "real": log[epoch - 1], "leave_one_speaker_out": loso,
+            "timings_s": timings}  # fmt: skip

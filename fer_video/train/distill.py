@@ -20,7 +20,8 @@ import torch.nn.functional as F
 from torch import nn
 
 from fer_video.cache import cache_dir
-from fer_video.checkpoint import CheckpointError, file_sha256, load_checkpoint, model_from_checkpoint, preprocess_config
+from fer_video.checkpoint import CheckpointError, file_sha256, load_checkpoint, model_from_checkpoint
+from fer_video.preprocess import preprocess_config
 from fer_video.classifier import predict_logits_and_features
 
 

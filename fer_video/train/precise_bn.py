@@ -24,7 +24,8 @@ from torch import nn
 from torch.optim.swa_utils import update_bn
 from tqdm.auto import tqdm
 
-from fer_video.checkpoint import load_checkpoint, model_from_checkpoint, preprocess_config, save_atomic
+from fer_video.checkpoint import load_checkpoint, model_from_checkpoint, save_atomic
+from fer_video.preprocess import preprocess_config
 from fer_video.data import load_fer2013, require_fer2013_path
 from fer_video.device import resolve_device
 from fer_video.train.loop import data_fingerprint

@@ -67,8 +67,6 @@ class FaceTrackAnalyzer:
         self.smoothing_stage = SmoothingStage(smoothing, tuple(recognizer.classes), gru, frame_interval_s, hysteresis)
         self.recognizer = recognizer
         self.classes = tuple(recognizer.classes)
-        self.smoothing = smoothing
-        self.gru = gru
         self.detect_every = detect_every
         self._refine = getattr(recognizer.detector, "refine", None)
         # The tracker counts misses per update: every analysed frame, unless only detections update it.

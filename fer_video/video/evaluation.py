@@ -166,16 +166,15 @@ def smoothed_labels(
     """The label ``fer-video video --smoothing kind`` shows for the clip's main track on each analysed
     frame (class indices; meaningful where ``trace.present``): the same smoother and, unless
     ``hysteresis`` is off or ``kind`` is ``none``, the same shown-label rule as the pipeline
-    (``hmm`` and ``rule`` replace the default HMM and hysteresis settings)."""
+    (``hmm`` and ``rule`` replace the kind's default HMM and hysteresis settings)."""
     from fer_video.temporal import DEFAULT_EMA_ALPHA, hysteresis_labels, smooth_sequence
-    from fer_video.temporal.hysteresis import DEFAULT_HYSTERESIS
+    from fer_video.temporal.hysteresis import default_hysteresis, shown_label_rule
 
     interval = trace.interval_s
     alpha = DEFAULT_EMA_ALPHA if ema_alpha is None else ema_alpha
     probs = smooth_sequence(kind, trace.probs, trace.embeddings, gru, alpha, trace.present, interval, hmm)
-    if kind == "none" or not hysteresis:
-        return probs.argmax(axis=1)
-    return hysteresis_labels(probs, trace.present, rule or DEFAULT_HYSTERESIS, interval)
+    shown = shown_label_rule(kind, (rule or default_hysteresis(kind)) if hysteresis else None)
+    return probs.argmax(axis=1) if shown is None else hysteresis_labels(probs, trace.present, shown, interval)
 
 
 #: A smoothing under test: the trace in, the main track's displayed label per analysed frame out.

@@ -9,14 +9,14 @@ pooled over all clips (total switches / total minutes), and the mean share of fr
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
-from fer_video.video.evaluation import ClipSet, ClipTrace, clip_scores, smoothed_labels
+from fer_video.video.evaluation import ClipTrace, LabelFn, clip_scores, smoothed_labels
 
 #: EMA weights searched for ``ema-tuned`` (the one with the best frame accuracy on the labelled clips).
 EMA_GRID = tuple(float(a) for a in np.round(np.geomspace(0.02, 1.0, 25), 4))
@@ -34,7 +34,7 @@ class ScoredSet:
 
 def label_functions(
     smoothings: Sequence[str], gru, hysteresis: bool, labelled: list[tuple[ClipTrace, int]], classes: Sequence[str]
-) -> tuple[dict[str, Callable[[ClipTrace], np.ndarray]], dict[str, object]]:
+) -> tuple[dict[str, LabelFn], dict[str, object]]:
     """A label function per smoothing name (``ema-tuned``: EMA with the weight in :data:`EMA_GRID`
     that gives the best mean frame accuracy on ``labelled``, ties to fewer switches), and the
     choices made."""
@@ -63,7 +63,7 @@ def tune_ema(labelled: list[tuple[ClipTrace, int]], hysteresis: bool, num_classe
 
 
 def score_sets(
-    sets: list[ScoredSet], functions: dict[str, Callable[[ClipTrace], np.ndarray]], classes: Sequence[str]
+    sets: list[ScoredSet], functions: dict[str, LabelFn], classes: Sequence[str]
 ) -> pd.DataFrame:
     """One row per set, clip and smoothing (see the module docstring)."""
     rows = []

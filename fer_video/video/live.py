@@ -8,8 +8,8 @@ import math
 import numpy as np
 
 from fer_video.recognizer import EmotionRecognizer
-from fer_video.temporal import DEFAULT_LIVE_SMOOTHING, ONLINE_SMOOTHING_KINDS, GruModel
-from fer_video.temporal.hysteresis import DEFAULT_HYSTERESIS
+from fer_video.temporal import DEFAULT_LIVE_SMOOTHING, GruModel, require_online
+from fer_video.temporal.hysteresis import default_hysteresis
 from fer_video.video.analyzer import FaceTrackAnalyzer
 from fer_video.video.pipeline import MAX_GAP_S, load_shipped_gru
 from fer_video.video.state import TrackState
@@ -37,14 +37,11 @@ class LiveAnalyzer:
         detect_every: int = 1,
         hysteresis: bool = True,
     ) -> None:
-        if smoothing not in ONLINE_SMOOTHING_KINDS:
-            raise ValueError(
-                f"smoothing {smoothing!r} needs future frames; a live stream takes one of: {', '.join(ONLINE_SMOOTHING_KINDS)}"
-            )
+        require_online(smoothing)
         if smoothing == "gru" and gru is None:
             gru = load_shipped_gru(recognizer)
         self.analyzer = FaceTrackAnalyzer(
-            recognizer, smoothing, gru, detect_every=detect_every, hysteresis=DEFAULT_HYSTERESIS if hysteresis else None
+            recognizer, smoothing, gru, detect_every=detect_every, hysteresis=default_hysteresis(smoothing) if hysteresis else None
         )
         self._last_time: float | None = None
         self._rate = _DEFAULT_RATE

@@ -26,7 +26,7 @@ import numpy as np
 from fer_video.evaluate.outputs import atomic_path
 from fer_video.pretrained import DEFAULT_MODEL
 from fer_video.recognizer import EmotionRecognizer
-from fer_video.temporal import DEFAULT_LIVE_SMOOTHING, ONLINE_SMOOTHING_KINDS, GruModel
+from fer_video.temporal import DEFAULT_LIVE_SMOOTHING, GruModel, require_online
 from fer_video.video.draw import draw_tracks
 from fer_video.video.encode import FrameVideoWriter
 from fer_video.video.errors import VideoError
@@ -79,11 +79,7 @@ class LiveOptions:
             fps=self.fps, smoothing=self.smoothing, detect_every=self.detect_every, detector=self.detector,
             device=self.device, backend=self.backend, model=self.model, max_duration_s=self.duration_s,
         ).validate()  # fmt: skip
-        if self.smoothing not in ONLINE_SMOOTHING_KINDS:
-            raise ValueError(
-                f"smoothing {self.smoothing!r} needs frames still to come; live, choose one of: "
-                f"{', '.join(ONLINE_SMOOTHING_KINDS)}"
-            )
+        require_online(self.smoothing)
         if self.max_frames is not None and self.max_frames < 1:
             raise ValueError(f"max_frames must be at least 1, got {self.max_frames}")
         if not (self.timeout_s > 0 and math.isfinite(self.timeout_s)):

@@ -25,7 +25,7 @@ from fer_video.faces import DETECTORS
 from fer_video.pretrained import DEFAULT_MODEL, shipped_model
 from fer_video.recognizer import EmotionRecognizer
 from fer_video.temporal import DEFAULT_SMOOTHING, SMOOTHING_KINDS, GruModel
-from fer_video.temporal.hysteresis import DEFAULT_HYSTERESIS
+from fer_video.temporal.hysteresis import default_hysteresis
 from fer_video.video.analyzer import FaceTrackAnalyzer
 from fer_video.video.decode import VideoSource
 from fer_video.video.encode import AnnotatedVideoWriter
@@ -66,7 +66,7 @@ class VideoOptions:
     ``smoothing``: a :data:`fer_video.temporal.SMOOTHING_KINDS` name (default ``hmm``: two-sided,
     for files; ``hmm-online``, ``gru``, ``ema`` are causal; ``none`` shows the CNN's own answer);
     ``hysteresis``: hold the shown label until another emotion leads clearly for long enough
-    (:data:`fer_video.temporal.hysteresis.DEFAULT_HYSTERESIS`; never with ``none``); ``write_video``: also write ``annotated.mp4``;
+    (:func:`fer_video.temporal.hysteresis.default_hysteresis`; never with ``none``); ``write_video``: also write ``annotated.mp4``;
     ``detect_every``: run the full face detection on every k-th analysed frame; in between,
     MTCNN re-checks the tracked faces where they are expected (a full detection where one is
     missing), Haar leaves the tracker's estimates (see :mod:`fer_video.video.analyzer`);
@@ -237,7 +237,7 @@ def make_analyzer(
     rate = min(options.fps, own_rate) if options.fps > 0 else own_rate
     max_gap_frames = max(1, math.ceil(MAX_GAP_S * rate))
     min_hits = max(2, round(MIN_TRACK_S * rate))
-    hysteresis = DEFAULT_HYSTERESIS if options.hysteresis else None
+    hysteresis = default_hysteresis(options.smoothing) if options.hysteresis else None
     return FaceTrackAnalyzer(
         recognizer, options.smoothing, gru, options.detect_every, max_gap_frames, min_hits=min_hits, timer=timer,
         stabilize=options.stabilize, frame_interval_s=1.0 / rate, hysteresis=hysteresis,

@@ -21,6 +21,7 @@ from fer_video.temporal import (
     StreamingSmoother,
     make_track_smoother,
 )
+from fer_video.temporal.hysteresis import shown_label_rule
 from fer_video.video.state import TrackState
 
 
@@ -60,7 +61,7 @@ class SmoothingStage:
     ) -> None:
         self.kind, self.classes, self.gru = kind, classes, gru
         self.frame_interval_s, self.hmm = frame_interval_s, hmm
-        self.hysteresis = None if kind == "none" else hysteresis  # ``none`` shows the CNN's own answer
+        self.hysteresis = shown_label_rule(kind, hysteresis)
         self._new_track()  # fail now on a bad kind or a missing GRU, not at the first face
         self.reset()
 

@@ -9,7 +9,16 @@ import numpy as np
 import pytest
 
 from fer_video.faces import FaceDetections, create_detector
-from fer_video.faces.photos import PhotoSearch, View, brightened, detect_photos, is_dim, turned_views, zoomed_views
+from fer_video.faces.photos import (
+    PhotoSearch,
+    View,
+    brightened,
+    brightened_views,
+    detect_photos,
+    is_dim,
+    turned_views,
+    zoomed_views,
+)
 
 #: The astronaut's face box as MTCNN finds it on the clean photo (tests/test_faces.py checks it).
 ASTRONAUT_FACE = np.array([179.2, 62.3, 267.0, 173.7])
@@ -129,11 +138,13 @@ def test_search_can_turn_each_look_off(mtcnn, astronaut):
     assert len(detect_photos(mtcnn, [sideways], PhotoSearch(turn=False))[0]) == 0
     dark = darkened(astronaut, 0.07)
     assert len(detect_photos(mtcnn, [dark], PhotoSearch(brighten=False, turn=False))[0]) == 0
+    tiny = shrunk(astronaut, 0.22)
+    assert len(detect_photos(mtcnn, [tiny], PhotoSearch(zoom=0, turn=False))[0]) == 0
 
 
 def test_zoomed_views_cover_the_photo_and_map_back():
     photo = np.zeros((3024, 4032, 3), np.uint8)
-    views = zoomed_views(photo, PhotoSearch(zoom=2.0), tile=640)
+    views = zoomed_views(photo, PhotoSearch(zoom=2.0), detect_side=640)
     assert len({v.image.shape for v in views}) == 1 and views[0].image.shape == (640, 640, 3)
     corners = []
     for view in views:
@@ -143,6 +154,28 @@ def test_zoomed_views_cover_the_photo_and_map_back():
     np.testing.assert_allclose(corners.min(0), [0, 0], atol=1)
     np.testing.assert_allclose(corners.max(0), [4032, 3024], atol=4)
     assert zoomed_views(np.zeros((300, 300, 3), np.uint8), PhotoSearch(zoom=1.0, small_side=100), 640) == []
+
+
+def test_a_tight_crop_is_padded_before_it_is_enlarged():
+    crop = zoomed_views(np.zeros((48, 48, 3), np.uint8), PhotoSearch(zoom=3.0, pad=0.2), detect_side=640)
+    assert len(crop) == 1 and crop[0].image.shape == (204, 204, 3)  # 10 px border each side, then x3
+    np.testing.assert_allclose(np.array([[0, 0, 1], [204, 204, 1]]) @ crop[0].to_photo.T, [[-10, -10], [58, 58]])
+
+
+def test_a_detector_that_never_shrinks_gets_a_bounded_zoom(astronaut):
+    unshrunk = create_detector("mtcnn", device="cpu", max_detect_side=0)
+    tiny = shrunk(astronaut, 0.22)
+    assert len(unshrunk.detect([tiny])[0]) == 0
+    assert centre_in(detect_photos(unshrunk, [tiny])[0], ASTRONAUT_FACE * 0.22)
+    assert zoomed_views(np.zeros((3000, 4000, 3), np.uint8), PhotoSearch(), detect_side=0) == []
+
+
+def test_large_sideways_photo_is_turned_at_detection_scale_and_mapped_back(mtcnn, astronaut):
+    big = cv2.resize(astronaut, (2048, 2048), interpolation=cv2.INTER_CUBIC)  # 4x
+    found = detect_photos(mtcnn, [np.ascontiguousarray(np.rot90(big))])[0]
+    x1, y1, x2, y2 = ASTRONAUT_FACE * 4
+    assert len(found) == 1
+    np.testing.assert_allclose(found.boxes[0], [y1, 2048 - x2, y2, 2048 - x1], atol=40)
 
 
 def test_turned_views_map_points_back():
@@ -155,6 +188,11 @@ def test_turned_views_map_points_back():
                 # the centre of pixel (x, y) of the view lands on the centre of the photo pixel it came from
                 px, py = view.to_photo @ [x + 0.5, y + 0.5, 1]
                 np.testing.assert_array_equal(view.image[y, x], photo[int(py), int(px)])
+
+
+def test_only_dim_photos_get_a_brightened_view(astronaut):
+    assert brightened_views(astronaut) == []
+    assert len(brightened_views(darkened(astronaut, 0.1))) == 1
 
 
 def test_brightened_stretches_a_dark_photo(astronaut):

@@ -14,14 +14,15 @@ rest when the track ends.
 
 from __future__ import annotations
 
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol, TypeAlias
 
 import numpy as np
-import torch
 
 from fer_video.constants import NUM_CLASSES
 from fer_video.temporal.hmm import FixedLagHmmSmoother, HmmFilter, HmmSettings, default_hmm, fixed_lag_posteriors
-from fer_video.temporal.model import TemporalGRU
+
+if TYPE_CHECKING:
+    from fer_video.temporal.model import TemporalGRU
 
 #: Every smoothing kind; the first is the default for files.
 SMOOTHING_KINDS = ("hmm", "hmm-online", "gru", "ema", "none")
@@ -60,7 +61,7 @@ class StepGru(Protocol):
 
 
 #: What ``gru`` smoothing runs: the PyTorch module, or a :class:`StepGru` such as the ONNX step.
-GruModel = TemporalGRU | StepGru
+GruModel: TypeAlias = "TemporalGRU | StepGru"
 
 
 class NoSmoother:
@@ -94,36 +95,6 @@ class EmaSmoother:
         return self.current.copy()
 
 
-class GruSmoother:
-    """Runs the temporal GRU one frame at a time, keeping its hidden state between calls."""
-
-    def __init__(self, gru: TemporalGRU) -> None:
-        self.gru = gru.eval()
-        self.device = next(gru.parameters()).device
-        self.hidden: torch.Tensor | None = None
-
-    @torch.inference_mode()
-    def update(self, probs: np.ndarray | None, embedding: np.ndarray | None) -> np.ndarray:
-        if probs is not None and embedding is None:
-            raise ValueError("the GRU smoother needs the CNN embedding with each detected frame")
-        present = probs is not None
-        emb = _frame_tensor(embedding, self.gru.embed_dim, self.device)
-        prob = _frame_tensor(probs, self.gru.num_classes, self.device)
-        mask = torch.tensor([[present]], device=self.device)
-        logits, self.hidden = self.gru(emb, prob, mask, self.hidden)
-        return logits[0, -1].softmax(dim=-1).float().cpu().numpy()
-
-
-def _frame_tensor(values: np.ndarray | None, size: int, device: torch.device) -> torch.Tensor:
-    """One frame's vector as a (1, 1, size) tensor; zeros for a missed frame."""
-    if values is None:
-        return torch.zeros(1, 1, size, device=device)
-    tensor = torch.as_tensor(np.asarray(values, dtype=np.float32), device=device)
-    if tensor.shape != (size,):
-        raise ValueError(f"expected a vector of {size} values, got shape {tuple(tensor.shape)} (CNN and GRU mismatch?)")
-    return tensor.view(1, 1, size)
-
-
 def make_smoother(
     kind: str,
     gru: GruModel | None = None,
@@ -146,7 +117,11 @@ def make_smoother(
     if kind == "gru":
         if gru is None:
             raise ValueError("smoothing 'gru' needs a loaded GRU (fer_video.temporal.load_gru())")
-        return GruSmoother(gru) if isinstance(gru, TemporalGRU) else gru.smoother()
+        if hasattr(gru, "smoother"):  # a StepGru
+            return gru.smoother()
+        from fer_video.temporal.gru_smoother import GruSmoother  # (PyTorch: only for this kind)
+
+        return GruSmoother(gru)
     raise ValueError(f"unknown smoothing '{kind}'; expected one of {', '.join(SMOOTHING_KINDS)}")
 
 
@@ -217,26 +192,10 @@ def smooth_sequence(
     if kind in ("hmm", "hmm-online"):
         return fixed_lag_posteriors(probs, present, hmm or default_hmm(kind), frame_interval_s, two_sided=kind == "hmm")
     smoother = make_smoother(kind, gru, ema_alpha, frame_interval_s, hmm)
-    if isinstance(smoother, GruSmoother):
-        return _gru_sequence(smoother.gru, probs, embeddings, present)
+    if kind == "gru" and not hasattr(gru, "smoother"):  # the PyTorch module: the whole track in one call
+        from fer_video.temporal.gru_smoother import gru_sequence
+
+        return gru_sequence(gru, probs, embeddings, present)
     rows = embeddings if embeddings is not None else [None] * len(probs)
     out = [smoother.update(p if seen else None, e if seen else None) for p, e, seen in zip(probs, rows, present)]
     return np.stack(out) if out else np.zeros((0, probs.shape[-1]), dtype=np.float32)
-
-
-@torch.inference_mode()
-def _gru_sequence(
-    gru: TemporalGRU, probs: np.ndarray, embeddings: np.ndarray | None, present: np.ndarray
-) -> np.ndarray:
-    if embeddings is None:
-        raise ValueError("smoothing 'gru' needs the CNN embeddings")
-    embeddings = np.asarray(embeddings, dtype=np.float32)
-    if embeddings.shape != (len(probs), gru.embed_dim):
-        raise ValueError(f"embeddings have shape {embeddings.shape}, expected ({len(probs)}, {gru.embed_dim})")
-    device = next(gru.parameters()).device
-    # Missed frames are fed as zeros, exactly as the online smoother does.
-    keep = torch.as_tensor(present, device=device).view(1, -1, 1)
-    emb = torch.where(keep, torch.as_tensor(embeddings, device=device)[None], 0.0)
-    prob = torch.where(keep, torch.as_tensor(probs, device=device)[None], 0.0)
-    logits, _ = gru(emb, prob, keep[..., 0], None)
-    return logits[0].softmax(dim=-1).float().cpu().numpy()

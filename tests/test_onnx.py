@@ -16,7 +16,7 @@ from fer_video.classifier import CropClassifier
 from fer_video.cli import main
 from fer_video.data import load_fer2013
 from fer_video.export import classifier_onnx, export_classifier
-from fer_video.export.onnx import OnnxModelError, read_metadata
+from fer_video.export.format import OnnxModelError, read_metadata
 from fer_video.pretrained import default_cnn_path, default_gru_path
 from fer_video.temporal import load_gru, smooth_sequence
 from fer_video.checkpoint import file_sha256

@@ -15,7 +15,7 @@ import numpy as np
 import torch
 
 from fer_video.backends.session import open_session
-from fer_video.export.onnx import GRU_INPUTS, GRU_OUTPUTS
+from fer_video.export.format import GRU_INPUTS, GRU_OUTPUTS
 from fer_video.pretrained import DEFAULT_MODEL, default_gru_path
 from fer_video.temporal.model import TemporalGRU, load_gru
 

@@ -34,6 +34,8 @@ from fer_video.export.format import (
 
 #: ONNX opset of every exported graph (supported by onnxruntime >= 1.17).
 OPSET = 18
+
+
 def write_metadata(path: str | os.PathLike, metadata: dict[str, Any]) -> None:
     """Store ``metadata`` (JSON) in the ONNX file at ``path``, in place."""
     import onnx

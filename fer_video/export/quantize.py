@@ -15,7 +15,8 @@ from onnxruntime.quantization import CalibrationDataReader, CalibrationMethod, Q
 from onnxruntime.quantization.shape_inference import quant_pre_process
 
 from fer_video.evaluate.outputs import atomic_path
-from fer_video.export.onnx import CNN_INPUTS, read_metadata, write_metadata
+from fer_video.export.format import CNN_INPUTS, read_metadata
+from fer_video.export.onnx import write_metadata
 from fer_video.preprocess import normalise_crops, preprocess_config
 
 #: Training crops used to calibrate activation ranges, drawn at random (seed 0).

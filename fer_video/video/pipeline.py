@@ -1,7 +1,7 @@
 """``annotate_video``: one video in, one folder of results out.
 
-The analysis streams the video in chunks of analysed frames (decord batches at ``fps``, the
-next chunk decoding in a second thread while one is analysed) through
+The analysis streams the video in chunks of analysed frames (decoded forward with PyAV at
+``fps``, the next chunk decoding in a second thread while one is analysed) through
 :class:`~fer_video.video.analyzer.FaceTrackAnalyzer`, appending each frame's tracked faces to
 ``timeline.csv`` and the per-track summary as it goes; meanwhile another thread re-reads every
 frame and encodes ``annotated.mp4``. Memory stays constant whatever the video's length.

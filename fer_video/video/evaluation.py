@@ -22,8 +22,9 @@ import numpy as np
 from fer_video.cache import cache_dir
 from fer_video.checkpoint import file_sha256
 
-#: Bump when what a trace holds or how it is made changes (old cache entries are then ignored).
-TRACE_VERSION = 2
+#: Bump when what a trace holds or how it is made changes (old cache entries are then ignored;
+#: 3: frames decoded by PyAV instead of decord).
+TRACE_VERSION = 3
 
 
 @dataclass

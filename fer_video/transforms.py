@@ -18,7 +18,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from fer_video import degradations
-from fer_video.preprocess import PreprocessConfig
+from fer_video.preprocess import PreprocessConfig, crops_to_array
 
 if TYPE_CHECKING:
     from torchvision.transforms import v2
@@ -73,18 +73,10 @@ class AugmentConfig:
     video_min_scale: float = 0.33  # the copy's side: a multiple of 8 pixels in [min_scale, 1] x the side
 
 
-def crops_to_tensor(crops: np.ndarray | torch.Tensor) -> torch.Tensor:
-    """uint8 crops (N, H, W) gray or (N, H, W, 3) RGB -> float tensor (N, 1, H, W) in [0, 1]."""
-    batch = torch.as_tensor(np.ascontiguousarray(crops) if isinstance(crops, np.ndarray) else crops)
-    scale = 255.0 if batch.dtype == torch.uint8 else 1.0
-    if batch.ndim == 2:
-        batch = batch[None]
-    batch = batch.float()
-    if batch.ndim == 4 and batch.shape[-1] in (3, 4):
-        batch = batch[..., :3] @ torch.tensor([0.299, 0.587, 0.114])
-    if batch.ndim != 3:
-        raise ValueError(f"expected crops of shape (N, H, W) or (N, H, W, 3), got {tuple(batch.shape)}")
-    return (batch / scale).unsqueeze(1)
+def crops_to_tensor(crops: np.ndarray) -> torch.Tensor:
+    """uint8 crops (N, H, W) gray or (N, H, W, 3) RGB -> float tensor (N, 1, H, W) in [0, 1]
+    (:func:`fer_video.preprocess.crops_to_array`)."""
+    return torch.from_numpy(crops_to_array(crops))
 
 
 class EvalPreprocess(nn.Module):

@@ -30,13 +30,11 @@ import cv2
 import numpy as np
 from skimage import data as skimage_data
 
-from fer_video.backends.cpu import cpu_flags
-from fer_video.checkpoint import cpu_model_name
+from bench_startup import machine
 from fer_video.evaluate.outputs import check_overwrite, write_text_atomic
 from fer_video.provenance import source_revision
 
 ROOT = Path(__file__).resolve().parents[1]
-FEATURES = ("avx2", "fma", "avx512f", "avx512_vnni", "amx_tile")
 
 
 def make_clip(path: Path, seconds: float, size: tuple[int, int] = (640, 360), fps: int = 30) -> Path:
@@ -76,7 +74,9 @@ def markdown(result: dict) -> str:
     lines = [
         "# Peak memory of `fer-video video` against the video's length",
         "",
-        f"{result['date']}, {result['revision']}, on {result['machine']}; 1-minute load average "
+        f"{result['date']}, {result['revision']}, on {result['machine']['hardware']} (CPU features: "
+        f"{', '.join(result['machine']['cpu_features'])}; without "
+        f"{', '.join(result['machine']['cpu_features_absent'])}); 1-minute load average "
         f"{result['load_start']:.2f} at the start, {result['load_end']:.2f} at the end.",
         "",
         f"Clips: {result['clip']}. Each run: `fer-video video CLIP --out DIR` (defaults: hmm smoothing, "
@@ -109,11 +109,10 @@ def main() -> None:
             for name, checkout in versions.items():
                 runs[name].append(run_video(clip, Path(scratch) / f"out_{name[:4]}_{seconds:g}", checkout))
                 print(name, seconds, runs[name][-1], flush=True)
-    features = sorted(cpu_flags() & set(FEATURES))
     result = {
         "date": datetime.datetime.now().isoformat(timespec="seconds"),
         "revision": source_revision(),
-        "machine": f"{cpu_model_name()} x{os.cpu_count()} ({', '.join(features) or 'no listed features'})",
+        "machine": machine(),
         "load_start": load_start,
         "load_end": os.getloadavg()[0],
         "clip": "640x360, 30 fps, H.264, the astronaut swaying (generated)",

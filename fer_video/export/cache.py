@@ -76,20 +76,18 @@ def gru_onnx(weights: str | os.PathLike, gru: nn.Module) -> Path:
     return path
 
 
-def mtcnn_onnx(name: str, weights: str | os.PathLike) -> Path:
-    """The cached ONNX export of MTCNN's network ``name`` (``pnet``, ``rnet``, ``onet``) whose
-    facenet-pytorch weight file is ``weights``."""
-    sha = file_sha256(weights)
+def mtcnn_onnx(name: str) -> Path:
+    """The cached ONNX export of MTCNN's network ``name`` (``pnet``, ``rnet``, ``onet``), keyed by
+    the sha256 of facenet-pytorch's weight file for it."""
+    from fer_video.faces.mtcnn_runtime import facenet_weights_dir
+
+    sha = file_sha256(facenet_weights_dir() / f"{name}.pt")
     path = _cache_file(f"{sha}.mtcnn_{name}.onnx")
     if not _is_current(path, sha):
-        import torch
-
         from fer_video.export.onnx import export_mtcnn_net
-        from fer_video.faces.mtcnn_nets import MTCNN_NETS
+        from fer_video.faces.mtcnn_nets import load_mtcnn_net
 
-        net = MTCNN_NETS[name]()
-        net.load_state_dict(torch.load(weights, map_location="cpu", weights_only=True))
-        export_mtcnn_net(net.eval(), name, path, source_sha256=sha)
+        export_mtcnn_net(load_mtcnn_net(name), name, path, source_sha256=sha)
     return path
 
 

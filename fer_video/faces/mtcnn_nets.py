@@ -84,12 +84,13 @@ class ONet(nn.Module):
 MTCNN_NETS: dict[str, type[nn.Module]] = {"pnet": PNet, "rnet": RNet, "onet": ONet}
 
 
+def load_mtcnn_net(name: str, device: str | torch.device = "cpu") -> nn.Module:
+    """MTCNN's network ``name`` (``pnet``, ``rnet``, ``onet``) with its trained weights, in evaluation mode on ``device``."""
+    net = MTCNN_NETS[name]()
+    net.load_state_dict(torch.load(facenet_weights_dir() / f"{name}.pt", map_location="cpu", weights_only=True))
+    return net.to(device).eval()
+
+
 def load_mtcnn_nets(device: str | torch.device) -> tuple[PNet, RNet, ONet]:
     """The three networks with their trained weights, in evaluation mode on ``device``."""
-    folder = facenet_weights_dir()
-    nets = []
-    for name, net_class in MTCNN_NETS.items():
-        net = net_class()
-        net.load_state_dict(torch.load(folder / f"{name}.pt", map_location="cpu", weights_only=True))
-        nets.append(net.to(device).eval())
-    return tuple(nets)
+    return tuple(load_mtcnn_net(name, device) for name in MTCNN_NETS)

@@ -65,12 +65,11 @@ def load_mtcnn_runtime(device: str = "cpu", threads: int | None = None) -> tuple
     """P-, R- and O-net ready to run on ``device`` (``cpu`` or ``cuda[:N]``)."""
     from fer_video.backends.selection import onnxruntime_available
 
-    folder = facenet_weights_dir()
     if device == "cpu" and onnxruntime_available():
         from fer_video.export.cache import mtcnn_onnx
 
         try:
-            return tuple(OnnxNet(mtcnn_onnx(name, folder / f"{name}.pt"), name, threads) for name in NET_NAMES)
+            return tuple(OnnxNet(mtcnn_onnx(name), name, threads) for name in NET_NAMES)
         except PermissionError as error:  # no writable cache for the export
             logger.warning("running MTCNN with PyTorch: %s", error)
     from fer_video.faces.mtcnn_nets import load_mtcnn_nets

@@ -190,7 +190,7 @@ def fit_real(
 ) -> tuple[TemporalGRU, list[dict[str, Any]], int]:
     """Train a GRU on real ``windows`` (and ``simulated`` clips, if any); return it at the chosen
     epoch (:func:`choose_epoch` on all labelled clips), with the per-epoch log and that epoch."""
-    from fer_video.temporal.train import temporal_loss
+    from fer_video.temporal.train import gradient_step, temporal_loss
 
     real = config.real_traces
     set_seed(config.seed)
@@ -222,11 +222,7 @@ def fit_real(
                         sim_logits, clip["labels"], clip["present"], config.smoothness_weight,
                         config.smoothness_temperature,
                     )  # fmt: skip
-            optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
-            optimizer.step()
-            scheduler.step()
+            gradient_step(model, optimizer, scheduler, loss)
             total += loss.item() * len(index)
         log.append({"epoch": epoch + 1, "train_loss": total / len(windows), **real_scores(model, clips)})
         states.append(copy.deepcopy(model.state_dict()))

@@ -192,10 +192,11 @@ def smooth_sequence(
     if kind in ("hmm", "hmm-online"):
         return fixed_lag_posteriors(probs, present, hmm or default_hmm(kind), frame_interval_s, two_sided=kind == "hmm")
     smoother = make_smoother(kind, gru, ema_alpha, frame_interval_s, hmm)
-    if kind == "gru" and not hasattr(gru, "smoother"):  # the PyTorch module: the whole track in one call
-        from fer_video.temporal.gru_smoother import gru_sequence
+    if kind == "gru":
+        from fer_video.temporal.gru_smoother import GruSmoother, gru_sequence
 
-        return gru_sequence(gru, probs, embeddings, present)
+        if isinstance(smoother, GruSmoother):  # the PyTorch module: the whole track in one call
+            return gru_sequence(smoother.gru, probs, embeddings, present)
     rows = embeddings if embeddings is not None else [None] * len(probs)
     out = [smoother.update(p if seen else None, e if seen else None) for p, e, seen in zip(probs, rows, present)]
     return np.stack(out) if out else np.zeros((0, probs.shape[-1]), dtype=np.float32)

@@ -50,6 +50,15 @@ def temporal_loss(
     return loss
 
 
+def gradient_step(model: torch.nn.Module, optimizer, scheduler, loss: torch.Tensor) -> None:
+    """One optimisation step on ``loss``: gradients clipped to norm 1, then the scheduler's step."""
+    optimizer.zero_grad(set_to_none=True)
+    loss.backward()
+    torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+    optimizer.step()
+    scheduler.step()
+
+
 def fit_gru(
     fit: ClipFeatures, val: ClipFeatures, config: TemporalConfig, device: torch.device
 ) -> tuple[TemporalGRU, list[dict[str, float]]]:
@@ -82,11 +91,7 @@ def _fit_gru(
             loss = temporal_loss(
                 logits, batch["labels"], batch["present"], config.smoothness_weight, config.smoothness_temperature
             )
-            optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
-            optimizer.step()
-            scheduler.step()
+            gradient_step(model, optimizer, scheduler, loss)
             total += loss.item() * len(index)
         scores = smoother_metrics("gru", val, model)
         reduction = none_spurious / max(scores["spurious_per_min"], 1e-9)

@@ -16,6 +16,7 @@ from fer_video.faces.photos import (
     brightened_views,
     detect_photos,
     is_dim,
+    tilted_views,
     turned_views,
     zoomed_views,
 )
@@ -40,7 +41,7 @@ def centre_in(found: FaceDetections, box: np.ndarray) -> bool:
 def darkened(image: np.ndarray, factor: float) -> np.ndarray:
     """Under-exposed (values scaled by ``factor``), through a JPEG round trip like a real photo."""
     dark = (image * factor).round().astype(np.uint8)
-    ok, encoded = cv2.imencode(".jpg", dark, [cv2.IMWRITE_JPEG_QUALITY, 90])
+    _, encoded = cv2.imencode(".jpg", dark, [cv2.IMWRITE_JPEG_QUALITY, 90])
     return cv2.imdecode(encoded, cv2.IMREAD_UNCHANGED)
 
 
@@ -135,11 +136,49 @@ def test_found_photos_get_no_second_look(mtcnn, astronaut):
 
 def test_search_can_turn_each_look_off(mtcnn, astronaut):
     sideways = np.ascontiguousarray(np.rot90(astronaut))
-    assert len(detect_photos(mtcnn, [sideways], PhotoSearch(turn=False))[0]) == 0
+    assert len(detect_photos(mtcnn, [sideways], PhotoSearch(turn=False, tilt=0))[0]) == 0
     dark = darkened(astronaut, 0.07)
-    assert len(detect_photos(mtcnn, [dark], PhotoSearch(brighten=False, turn=False))[0]) == 0
+    assert len(detect_photos(mtcnn, [dark], PhotoSearch(brighten=False, turn=False, tilt=0))[0]) == 0
     tiny = shrunk(astronaut, 0.22)
-    assert len(detect_photos(mtcnn, [tiny], PhotoSearch(zoom=0, turn=False))[0]) == 0
+    assert len(detect_photos(mtcnn, [tiny], PhotoSearch(zoom=0, turn=False, tilt=0))[0]) == 0
+
+
+def tilted_astronaut(astronaut: np.ndarray, degrees: float) -> tuple[np.ndarray, np.ndarray]:
+    """The astronaut turned ``degrees`` counter-clockwise in the image plane (same size, edges
+    mirrored) and where her face's centre went."""
+    height, width = astronaut.shape[:2]
+    turn = cv2.getRotationMatrix2D((width / 2, height / 2), degrees, 1.0)
+    photo = cv2.warpAffine(astronaut, turn, (width, height), borderMode=cv2.BORDER_REFLECT)
+    centre = (ASTRONAUT_FACE[:2] + ASTRONAUT_FACE[2:]) / 2
+    return photo, turn @ [*centre, 1]
+
+
+def test_a_strongly_tilted_head_is_found_by_the_tilted_look(mtcnn, astronaut):
+    photo, centre = tilted_astronaut(astronaut, 60)
+    assert len(mtcnn.detect([photo])[0]) == 0  # 60 degrees off upright: beyond MTCNN
+    only_tilt = PhotoSearch(zoom=0, brighten=False, turn=False)
+    assert len(detect_photos(mtcnn, [photo], PhotoSearch(zoom=0, brighten=False, turn=False, tilt=0))[0]) == 0
+    found = detect_photos(mtcnn, [photo], only_tilt)[0]  # turned back 30 degrees, it is found
+    assert len(found) == 1
+    np.testing.assert_allclose((found.boxes[0, :2] + found.boxes[0, 2:]) / 2, centre, atol=15)
+    np.testing.assert_allclose(found.landmarks[0].mean(0), centre, atol=20)
+
+
+def test_tilted_views_hold_the_whole_photo_and_map_back():
+    photo = np.full((40, 60, 3), 30, np.uint8)
+    photo[10, 45] = 255  # one bright pixel to follow
+    views = tilted_views(photo, 30.0, small_side=120)
+    assert len(views) == 2
+    for view in views:
+        height, width = view.image.shape[:2]
+        assert min(height, width) >= 120  # enlarged 3x before turning, then a larger canvas
+        y, x = np.unravel_index(np.argmax(view.image[..., 0]), (height, width))
+        np.testing.assert_allclose(view.to_photo @ [x + 0.5, y + 0.5, 1], [45.5, 10.5], atol=1.0)
+        corners = np.array([[0, 0, 1], [width, height, 1]]) @ view.to_photo.T
+        assert corners.min() < 0 and corners.max() > 60  # the canvas reaches past the photo: nothing cut off
+    large = tilted_views(np.zeros((300, 400, 3), np.uint8), 30.0, small_side=120)
+    turned_size = (round(300 * np.cos(np.pi / 6) + 400 * 0.5), round(300 * 0.5 + 400 * np.cos(np.pi / 6)))
+    assert large[0].image.shape[:2] == turned_size
 
 
 def test_zoomed_views_cover_the_photo_and_map_back():

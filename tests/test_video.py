@@ -247,6 +247,15 @@ def test_a_video_without_faces(astronaut, recognizer, tmp_path):
     assert len(decode_all(report.annotated_video)[0]) == 10
 
 
+@pytest.mark.parametrize("smoothing", ["hmm", "none"])
+def test_a_one_frame_video_shows_its_face(astronaut, recognizer, tmp_path, smoothing):
+    """Too short for two sightings: the face in its only frame is reported all the same."""
+    video = write_video(tmp_path / "still.mp4", astronaut_frames(astronaut, 1))
+    report = annotate_video(video, tmp_path / "out", VideoOptions(smoothing=smoothing), recognizer)
+    assert report.frames_analysed == 1 and report.tracks == 1
+    assert len(pd.read_csv(report.timeline_csv)) == 1
+
+
 def test_phone_video_with_display_rotation_is_analysed_upright(astronaut, recognizer, tmp_path):
     upright = astronaut_frames(astronaut, 8, size=(240, 320))  # portrait
     stored = [np.ascontiguousarray(np.rot90(f, k=1)) for f in upright]  # sideways, as a phone stores it

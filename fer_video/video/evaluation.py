@@ -62,8 +62,8 @@ def trace_clip(path: str | os.PathLike, recognizer, options) -> ClipTrace:
 
     options = replace(options, smoothing="none")
     with VideoSource(path) as source:
-        analyzer = make_analyzer(source, options, recognizer, None, StageTimer())
         indices = source.analysis_indices(options.fps, options.max_duration_s)
+        analyzer = make_analyzer(source, options, recognizer, None, StageTimer(), frames_to_analyse=len(indices))
         times = np.asarray(source.timestamps[indices], np.float64)
         per_frame = []
         for start in range(0, len(indices), CHUNK_FRAMES):

@@ -176,8 +176,8 @@ def annotate_video(
             recognizer, gru = load_models(options)
         elif options.smoothing == "gru" and gru is None:
             gru = load_shipped_gru(recognizer)
-        analyzer = make_analyzer(source, options, recognizer, gru, timer)
         indices = source.analysis_indices(options.fps, options.max_duration_s)
+        analyzer = make_analyzer(source, options, recognizer, gru, timer, frames_to_analyse=len(indices))
         frame_limit = source.frame_limit(options.max_duration_s)
         duration = min(source.info.duration_s, options.max_duration_s or math.inf)
         summary = SummaryBuilder(analyzer.classes)
@@ -230,13 +230,18 @@ def make_analyzer(
     recognizer: EmotionRecognizer,
     gru: GruModel | None,
     timer: StageTimer,
+    frames_to_analyse: int | None = None,
 ) -> FaceTrackAnalyzer:
     """An analyzer whose tracks survive :data:`MAX_GAP_S` seconds without being seen and start after
-    :data:`MIN_TRACK_S` seconds of sightings."""
+    :data:`MIN_TRACK_S` seconds of sightings (at least two analysed frames, which keeps one-off
+    false detections out; a video of ``frames_to_analyse`` frames, fewer than that, needs a face
+    in each of them: a one-frame video still shows its face)."""
     own_rate = source.info.fps or 30.0
     rate = min(options.fps, own_rate) if options.fps > 0 else own_rate
     max_gap_frames = max(1, math.ceil(MAX_GAP_S * rate))
     min_hits = max(2, round(MIN_TRACK_S * rate))
+    if frames_to_analyse is not None:
+        min_hits = max(1, min(min_hits, frames_to_analyse))
     hysteresis = default_hysteresis(options.smoothing) if options.hysteresis else None
     return FaceTrackAnalyzer(
         recognizer, options.smoothing, gru, options.detect_every, max_gap_frames, min_hits=min_hits, timer=timer,

@@ -6,7 +6,8 @@ column names shown before any analysis.
 
 Needs Chromium (Debian ``chromium``), Node.js and ``npm ci`` in tests/browser (all installed by
 scripts/install_browser_deps.sh); skipped with the reason when any is missing. Screenshots of each
-tab go to results/screenshots/ (or ``$FER_VIDEO_SCREENSHOTS``).
+tab go to a temporary folder, or to ``$FER_VIDEO_SCREENSHOTS`` when set
+(``FER_VIDEO_SCREENSHOTS=results/screenshots pytest tests/test_app_browser.py`` refreshes the README's).
 """
 
 from __future__ import annotations
@@ -36,7 +37,6 @@ ROOT = Path(__file__).resolve().parents[1]
 BROWSER_DIR = ROOT / "tests" / "browser"
 CHROMIUM = os.environ.get("CHROMIUM_PATH") or shutil.which("chromium") or shutil.which("chromium-browser")
 NODE = shutil.which("node")
-SCREENSHOTS = Path(os.environ.get("FER_VIDEO_SCREENSHOTS", ROOT / "results" / "screenshots"))
 STARTUP_TIMEOUT_S = 180
 BROWSER_TIMEOUT_S = 420
 #: The clip's length: over the 10 s the app once refused, short enough to keep the test quick.
@@ -115,6 +115,8 @@ def app_url(tmp_path_factory):
 def test_image_video_and_live_tabs_work_in_chromium(app_url, astronaut, tmp_path):
     from fer_video.video import VideoOptions
 
+    screenshots = Path(os.environ.get("FER_VIDEO_SCREENSHOTS") or tmp_path / "screenshots")
+    screenshots.mkdir(parents=True, exist_ok=True)
     photo = tmp_path / "astronaut.png"
     Image.fromarray(astronaut).save(photo)
     clip = write_clip(pan_zoom_frames(astronaut, CLIP_SECONDS * 10, size=256), tmp_path / "astronaut_pan.mp4", fps=10)
@@ -122,10 +124,10 @@ def test_image_video_and_live_tabs_work_in_chromium(app_url, astronaut, tmp_path
     big.write_bytes(np.random.default_rng(0).bytes((UPLOAD_MB + 1) * 1024 * 1024))
     camera = write_y4m(astronaut, tmp_path / "astronaut.y4m")
     for name in ("image.png", "video.png", "live.png"):
-        (SCREENSHOTS / name).unlink(missing_ok=True)
+        (screenshots / name).unlink(missing_ok=True)
 
     command = [NODE, str(BROWSER_DIR / "app_e2e.mjs"), "--url", app_url, "--image", str(photo), "--big", str(big)]
-    command += ["--video", str(clip), "--camera", str(camera), "--shots", str(SCREENSHOTS), "--chromium", CHROMIUM]
+    command += ["--video", str(clip), "--camera", str(camera), "--shots", str(screenshots), "--chromium", CHROMIUM]
     command += ["--timeout", str(BROWSER_TIMEOUT_S * 1000 // 3)]
     run = subprocess.run(
         command, check=False, cwd=BROWSER_DIR, capture_output=True, text=True, timeout=BROWSER_TIMEOUT_S
@@ -151,4 +153,4 @@ def test_image_video_and_live_tabs_work_in_chromium(app_url, astronaut, tmp_path
     assert live["label"] in CLASSES and live["faces"] == 1
     assert sorted(live["timeline"]) == sorted(CLASSES)  # one line per emotion in the rolling timeline
     for name in ("image.png", "video.png", "live.png"):
-        assert Image.open(SCREENSHOTS / name).size[0] >= 1000
+        assert Image.open(screenshots / name).size[0] >= 1000

@@ -46,7 +46,7 @@ from fer_video.faces.types import FaceDetections, FaceDetector
 MERGE_IOU = 0.3
 #: ... and so are two where this fraction of the smaller one lies inside the larger.
 MERGE_COVER = 0.6
-#: Colour of the border added around tight crops and turned photos (mid-grey: no edges the
+#: Colour of the border added around tight crops and tilted photos (mid-grey: no edges the
 #: detector could read as part of a face, unlike a replicated border's streaks).
 BORDER_GREY = (128, 128, 128)
 

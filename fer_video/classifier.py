@@ -38,10 +38,15 @@ def backend_logits_and_features(
     preprocess: PreprocessConfig,
     batch_size: int = 256,
     flip_tta: bool = False,
+    progress: str = "",
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Logits (N, C) and embeddings (N, D), float32, for uint8 crops (N, H, W[, 3]), run by ``backend``."""
+    """Logits (N, C) and embeddings (N, D), float32, for uint8 crops (N, H, W[, 3]), run by ``backend``;
+    ``progress``: the description of a progress bar over the batches (none when empty)."""
+    from tqdm.auto import tqdm
+
     logits, features = [], []
-    for start in range(0, len(crops), batch_size):
+    starts = range(0, len(crops), batch_size)
+    for start in tqdm(starts, desc=progress, unit="batch", disable=not progress):
         batch = normalise_crops(crops[start : start + batch_size], preprocess)
         out, emb = backend(batch)
         if flip_tta:
@@ -61,13 +66,16 @@ def predict_logits_and_features(
     device: torch.device,
     batch_size: int = 256,
     flip_tta: bool = False,
+    progress: str = "",
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """:func:`backend_logits_and_features` with the PyTorch ``model`` on ``device``, as CPU tensors."""
     import torch
 
     from fer_video.backends.torch_backend import TorchBackend
 
-    logits, features = backend_logits_and_features(TorchBackend(model, device), crops, preprocess, batch_size, flip_tta)
+    logits, features = backend_logits_and_features(
+        TorchBackend(model, device), crops, preprocess, batch_size, flip_tta, progress
+    )
     return torch.from_numpy(logits), torch.from_numpy(features)
 
 

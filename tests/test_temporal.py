@@ -300,3 +300,14 @@ def test_train_and_eval_commands_end_to_end(tmp_path, fer2013_path):
     for name in ("comparison.md", "example_clip.png", "MODEL_CARD_SECTION.md"):
         assert (results / name).stat().st_size > 0
     assert len(list((tmp_path / "cache").glob("*.npz"))) == 3  # fit, val and eval clip sets cached
+    report = (results / "comparison.md").read_text()
+    assert f"CNN sha256 `{file_sha256(cnn)[:16]}" in report and "trained on another CNN" not in report
+
+    other = tmp_path / "other_cnn.pt"  # another CNN scored with this GRU: the report names the CNN scored
+    state = torch.load(cnn, weights_only=True)
+    save_atomic({**state, "meta": {**state["meta"], "note": "another file"}}, other)
+    other_common = [*common[:-4], "--cnn", str(other), "--device", "cpu"]
+    assert main(["eval-temporal", *other_common, "--gru", str(gru), "--out", str(tmp_path / "other")]) == 0
+    report = (tmp_path / "other" / "comparison.md").read_text()
+    assert f"CNN sha256 `{file_sha256(other)[:16]}" in report
+    assert f"trained on another CNN, `{file_sha256(cnn)[:16]}" in report

@@ -207,3 +207,20 @@ def test_cpu_bf16_training_lowers_the_loss(data_dir, tmp_path):
     losses = [float(row["train_loss"]) for row in read_log(tmp_path / "bf16" / "log.csv")]
     assert losses[-1] < losses[0], losses
     assert load_checkpoint(tmp_path / "bf16" / "best.pt")["meta"]["bf16_autocast"] is True
+
+
+def test_class_weights_interpolate_between_none_and_inverse_frequency():
+    from fer_video.train.loop import class_weights
+
+    labels = np.repeat(np.arange(len(CLASSES)), [40, 10, 40, 80, 40, 40, 30])
+    assert class_weights(labels, 0.0) is None
+    balanced = class_weights(labels, 1.0)
+    counts = np.bincount(labels, minlength=len(CLASSES))
+    np.testing.assert_allclose(balanced.numpy(), len(labels) / (len(CLASSES) * counts), rtol=1e-6)
+    half = class_weights(labels, 0.5)
+    np.testing.assert_allclose(half.numpy(), np.sqrt(balanced.numpy()), rtol=1e-6)
+    assert half.argmax() == 1 and half.argmin() == 3  # the rarest class weighs most, the commonest least
+    with pytest.raises(ValueError, match="class_balance"):
+        class_weights(labels, -1.0)
+    with pytest.raises(ValueError, match="class_balance"):
+        TrainConfig.from_dict({"class_balanced": True})  # the old key is refused by name

@@ -158,11 +158,12 @@ def evaluate_temporal(
     cnn = Path(cnn_weights) if cnn_weights else default_cnn_path()
     gru = load_gru(gru_path, device="cpu", cnn_weights=cnn)
     classifier = load_classifier(cnn, device=device)
-    clips = simulated_sets(config, data_path, classifier, file_sha256(cnn), ["eval"])["eval"]
+    cnn_sha = file_sha256(cnn)
+    clips = simulated_sets(config, data_path, classifier, cnn_sha, ["eval"])["eval"]
     clips_s = time.perf_counter() - started
     matched = float(gru.meta.get("ema_alpha_matched", config.ema_alphas[0]))
     table = compare_smoothers(clips, gru, config.ema_alphas, matched)
     checks = check_bar(table)
     timings = {"clips_s": clips_s, "total_s": time.perf_counter() - started}
-    written = write_report(Path(out_dir or config.results_dir), table, checks, clips, gru, matched, timings)
+    written = write_report(Path(out_dir or config.results_dir), table, checks, clips, gru, matched, timings, cnn_sha)
     return {"table": table, "bar": checks, "timings_s": timings, "written": [str(p) for p in written]}

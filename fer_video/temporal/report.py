@@ -195,6 +195,14 @@ rate other than {meta["fps"]:g} fps the smoothing time constant changes in propo
 """
 
 
+def _gru_mismatch(gru: TemporalGRU, cnn_sha256: str) -> str:
+    """A note when the GRU was trained on another CNN than the one scored (its row then pairs them wrongly)."""
+    trained_on = str(gru.meta.get("cnn_sha256", ""))
+    if trained_on == cnn_sha256:
+        return ""
+    return f" (the GRU was trained on another CNN, `{trained_on[:16]}...`: its rows pair the two)"
+
+
 def write_report(
     out_dir: Path,
     table: pd.DataFrame,
@@ -203,8 +211,10 @@ def write_report(
     gru: TemporalGRU,
     matched: float,
     timings: dict[str, float],
+    cnn_sha256: str,
 ) -> list[Path]:
-    """Write comparison.csv, comparison.md, example_clip.png and MODEL_CARD_SECTION.md; return their paths."""
+    """Write comparison.csv, comparison.md, example_clip.png and MODEL_CARD_SECTION.md; return their
+    paths. ``cnn_sha256``: the file hash of the CNN that was scored (the GRU may have been trained on another)."""
     classes = list(gru.meta["classes"])
     csv_path, md_path = out_dir / "comparison.csv", out_dir / "comparison.md"
     plot_path, card_path = out_dir / "example_clip.png", out_dir / "MODEL_CARD_SECTION.md"
@@ -214,7 +224,7 @@ def write_report(
         "# Temporal smoothing on simulated clips: none, ema, gru, hmm-online, hmm\n\n"
         f"{n_clips} held-out simulated clips of {frames} frames at {clips.fps:g} fps "
         f"({n_clips * frames / clips.fps / 60:.1f} minutes), built only from FER2013 PublicTest images "
-        f"(`configs/temporal.yaml`). CNN sha256 `{gru.meta['cnn_sha256'][:16]}...`. "
+        f"(`configs/temporal.yaml`). CNN sha256 `{cnn_sha256[:16]}...`{_gru_mismatch(gru, cnn_sha256)}. "
         f"Written by `fer-video eval-temporal` in {timings['total_s']:.0f} s.\n\n"
         f"{markdown_table(table)}\n\n{bar_summary(checks, matched)}\n\n{DEFINITIONS}\n\n"
         "![An example held-out clip: raw CNN, EMA and GRU probabilities](example_clip.png)\n"

@@ -30,7 +30,7 @@ class TrainConfig:
     warmup_epochs: float = 1.0
     min_lr_ratio: float = 0.0
     label_smoothing: float = 0.1
-    class_balanced: bool = False
+    class_balance: float = 0.0  # loss weights: 0 = none, 1 = inverse class frequency, between = those raised to it
     ema_decay: float = 0.0
     early_stopping_patience: int = 0  # epochs without PublicTest improvement; 0 = off
     keep_epochs: bool = False  # also save each epoch's scored weights as epoch_NNN.pt (to select on other data)

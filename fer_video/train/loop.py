@@ -128,11 +128,8 @@ def _fit(
         config.epochs * steps_per_epoch, int(config.warmup_epochs * steps_per_epoch), config.min_lr_ratio
     )
     scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, schedule)
-    weight = None
-    if config.class_balanced:
-        weight = torch.tensor(
-            compute_class_weight("balanced", classes=np.arange(len(CLASSES)), y=train.labels), dtype=torch.float32
-        ).to(run_device)
+    weight = class_weights(train.labels, config.class_balance)
+    weight = None if weight is None else weight.to(run_device)
     criterion: nn.Module = nn.CrossEntropyLoss(weight=weight, label_smoothing=config.label_smoothing)
     soft_targets = None
     if config.teacher:
@@ -261,6 +258,17 @@ def _fit(
                 print(f"early stop: no PublicTest improvement for {config.early_stopping_patience} epochs", flush=True)
             break
     return {**best_metrics, "train_time_s": elapsed, "best_checkpoint": str(best_path)}
+
+
+def class_weights(labels: np.ndarray, power: float) -> torch.Tensor | None:
+    """Cross-entropy weights per class: sklearn's "balanced" weights (inverse class frequency, mean
+    1 over the samples) raised to ``power``; ``None`` for ``power`` 0 (unweighted)."""
+    if power < 0:
+        raise ValueError(f"class_balance must be >= 0, got {power}")
+    if power == 0:
+        return None
+    balanced = compute_class_weight("balanced", classes=np.arange(len(CLASSES)), y=labels)
+    return torch.tensor(balanced**power, dtype=torch.float32)
 
 
 def _load_initial_weights(model: nn.Module, config: TrainConfig) -> None:

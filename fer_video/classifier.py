@@ -12,6 +12,7 @@ from __future__ import annotations
 import logging
 import math
 import os
+from collections.abc import Iterable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -42,11 +43,13 @@ def backend_logits_and_features(
 ) -> tuple[np.ndarray, np.ndarray]:
     """Logits (N, C) and embeddings (N, D), float32, for uint8 crops (N, H, W[, 3]), run by ``backend``;
     ``progress``: the description of a progress bar over the batches (none when empty)."""
-    from tqdm.auto import tqdm
-
     logits, features = [], []
-    starts = range(0, len(crops), batch_size)
-    for start in tqdm(starts, desc=progress, unit="batch", disable=not progress):
+    starts: Iterable[int] = range(0, len(crops), batch_size)
+    if progress:
+        from tqdm.auto import tqdm
+
+        starts = tqdm(starts, desc=progress, unit="batch")
+    for start in starts:
         batch = normalise_crops(crops[start : start + batch_size], preprocess)
         out, emb = backend(batch)
         if flip_tta:

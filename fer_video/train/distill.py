@@ -69,8 +69,9 @@ def _single_teacher_logits(teacher_path: str | os.PathLike, images: np.ndarray, 
     if cache_path.is_file():
         return torch.load(cache_path, weights_only=True)["logits"]
     model, meta = model_from_checkpoint(load_checkpoint(teacher_path), device)
+    progress = f"teacher logits ({Path(teacher_path).name})"
     logits, _ = predict_logits_and_features(
-        model, images, preprocess_config(meta), device, flip_tta=True, progress=f"teacher logits ({Path(teacher_path).name})"
+        model, images, preprocess_config(meta), device, flip_tta=True, progress=progress
     )
     cache_path.parent.mkdir(parents=True, exist_ok=True)
     partial = cache_path.with_name(f".{cache_path.name}.{os.getpid()}.tmp")

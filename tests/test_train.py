@@ -222,5 +222,5 @@ def test_class_weights_interpolate_between_none_and_inverse_frequency():
     assert half.argmax() == 1 and half.argmin() == 3  # the rarest class weighs most, the commonest least
     with pytest.raises(ValueError, match="class_balance"):
         class_weights(labels, -1.0)
-    with pytest.raises(ValueError, match="class_balance"):
+    with pytest.raises(ValueError, match="'class_balanced'"):
         TrainConfig.from_dict({"class_balanced": True})  # the old key is refused by name

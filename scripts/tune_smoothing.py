@@ -153,6 +153,7 @@ def main() -> None:
     parser.add_argument("--max-speech-switches", type=float, default=6.0)
     args = parser.parse_args()
     started = time.perf_counter()
+    revision = source_revision()  # before tuning.csv is written: a rerun into a tracked folder is not "changed"
     recognizer = EmotionRecognizer()
     options = VideoOptions(fps=args.fps)
     sha = file_sha256(default_cnn_path(options.model))
@@ -196,7 +197,7 @@ def main() -> None:
     lines = ["# Choosing the smoothing settings on real clips", "",
              f"- Command: `python scripts/tune_smoothing.py {args.labels} --speeches \"{args.speeches}\" --expressive "
              f"\"{args.expressive}\" --out {args.out}`",
-             f"- Date: {time.strftime('%Y-%m-%d')}; code: commit {source_revision()}; machine: {hardware_description()}",
+             f"- Date: {time.strftime('%Y-%m-%d')}; code: commit {revision}; machine: {hardware_description()}",
              f"- {len(configs)} settings scored in {time.perf_counter() - started:.0f} s (all of them: `tuning.csv`)",
              f"- Rule: labelled switches/min <= {args.max_switches:g} (hmm) or <= {args.max_live_switches:g} (hmm-online, "
              f"ema) and calm-speech switches/min <= {args.max_speech_switches:g}, then the best mean of labelled and "

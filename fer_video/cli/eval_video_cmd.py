@@ -63,6 +63,7 @@ def run(args: argparse.Namespace) -> int:
         ScoredSet, label_functions, markdown_table, plot_summary, score_sets, summarise,
     )  # fmt: skip
 
+    revision = source_revision()  # before the outputs are written: a rerun into a tracked folder is not "changed"
     out = Path(args.out)
     files = {name: out / name for name in ("clips.csv", "summary.csv", "report.md", "summary.png")}
     check_overwrite(files.values(), args.overwrite)
@@ -105,7 +106,7 @@ def run(args: argparse.Namespace) -> int:
         plot_summary(summary, partial)
     facts = [
         f"- Command: `{shlex.join(['fer-video', 'eval-video', *sys.argv[2:]])}`",
-        f"- Date: {time.strftime('%Y-%m-%d')}; code: commit {source_revision()}; machine: {hardware_description()}",
+        f"- Date: {time.strftime('%Y-%m-%d')}; code: commit {revision}; machine: {hardware_description()}",
         f"- CNN: `{cnn.name}` (sha256 {cnn_sha[:12]}); analysis: {args.fps:g} fps, detection every "
         f"{args.detect_every} analysed frames, stabiliser {'on' if args.stabilize else 'off'}",
         f"- Shown label: {shown_label_fact(args.hysteresis)} (never with `none`)",

@@ -104,6 +104,7 @@ def calibrate_checkpoint(
     ``results/calibration/<out stem>``). Nothing existing is replaced unless ``overwrite``
     (``out`` may be ``weights`` itself then). ``measure_int8``: also record the int8 accuracy
     (needs ONNX Runtime). Returns what ``calibration.json`` holds."""
+    revision = source_revision()  # before ``out`` (often a tracked file in models/) is rewritten
     source, target = Path(weights), Path(out)
     data = require_fer2013_path(data_path)
     folder = Path(report_dir) if report_dir else Path("results") / "calibration" / target.stem
@@ -141,7 +142,7 @@ def calibrate_checkpoint(
         "out_sha256": file_sha256(target),
         "model": meta.get("model"),
         "command": command,
-        "revision": source_revision(),
+        "revision": revision,
         "calibration": record,
         "int8_accuracy": meta.get("int8_accuracy"),
         "reliability": {

@@ -233,20 +233,19 @@ def fit_real(
 
 def write_real_report(
     folder: Path, gru_path: Path, log: Sequence[dict[str, Any]], epoch: int, loso: Sequence[dict[str, Any]],
-    timings: dict[str, float],
+    timings: dict[str, float], revision: str,
 ) -> Path:
     """``training.md`` in ``folder``: every epoch's figures on the real clips, the epoch kept and the
-    leave-one-speaker-out figures."""
+    leave-one-speaker-out figures; ``revision``: the code's commit, taken before the run wrote anything."""
     import sys
     import time
 
     from fer_video.checkpoint import hardware_description
     from fer_video.evaluate.outputs import write_text_atomic
-    from fer_video.provenance import source_revision
 
     lines = ["# Temporal GRU trained on real traces", "",
              f"- Command: `fer-video {' '.join(sys.argv[1:])}` -> `{gru_path}`",
-             f"- Date: {time.strftime('%Y-%m-%d')}; code: commit {source_revision()}; machine: {hardware_description()}; "
+             f"- Date: {time.strftime('%Y-%m-%d')}; code: commit {revision}; machine: {hardware_description()}; "
              f"{timings['total_s']:.0f} s in all ({timings['train_s']:.0f} s training)",
              "- Figures: the shown label (default hysteresis) of the main track under `gru` smoothing; frame accuracy "
              "and dominant label on the labelled clips, switches per minute pooled over each set's clips", "",

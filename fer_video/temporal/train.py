@@ -184,6 +184,9 @@ def train_on_real(
     )  # fmt: skip
     from fer_video.video import VideoOptions
 
+    from fer_video.provenance import source_revision
+
+    revision = source_revision()  # before the GRU file (perhaps a tracked one) is written
     real = config.real_traces
     timings: dict[str, float] = {}
     started = time.perf_counter()
@@ -222,6 +225,6 @@ def train_on_real(
         "hardware": hardware_description(),
     }
     save_gru(gru, meta, out)
-    report = write_real_report(Path(config.results_dir), out, log, epoch, loso, timings)
+    report = write_real_report(Path(config.results_dir), out, log, epoch, loso, timings, revision)
     return {"out": str(out), "report": str(report), "chosen_epoch": epoch, "real": log[epoch - 1], "leave_one_speaker_out": loso,
             "timings_s": timings}  # fmt: skip

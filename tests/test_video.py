@@ -35,6 +35,7 @@ from fer_video.video import (
 )
 from fer_video.video.decode import sample_indices
 from fer_video.video.encode import AnnotatedVideoWriter
+from fer_video.video.pipeline import max_gap_frames
 from fer_video.video.tracker import iou_matrix
 from test_pretrained import write_tiny_model
 
@@ -384,6 +385,22 @@ def test_live_analyzer_keeps_ids_and_resets_on_a_new_stream(astronaut, recognize
     live.process(frames[0], 100.0)
     assert [s.track_id for s in live.process(frames[1], 0.0)] == []  # time went back: new stream
     assert [s.track_id for s in live.process(frames[2], 0.1)] == [1]
+
+
+def test_max_gap_frames_ignores_a_rate_a_hair_above_a_whole_number():
+    rates = (0.5, 10.0, 1 / 0.09999999999, 1 / 0.10000000001, 10.5, 30.0)
+    assert [max_gap_frames(rate) for rate in rates] == [1, 10, 10, 10, 11, 30]
+
+
+def test_live_tracks_end_after_the_same_gap_as_files_when_only_detections_update_them(astronaut):
+    """Without a tracker re-check (Haar) and a full detection every 3rd frame, a face missing for
+    more than MAX_GAP_S (1 s) gets a new id, and one missing for less keeps its id, as in files."""
+    haar = EmotionRecognizer(detector="haar", device="cpu")
+    live = LiveAnalyzer(haar, smoothing="ema", detect_every=3, hysteresis=False)
+    frames = astronaut_frames(astronaut, 60, gap=[*range(9, 15), *range(27, 45)])
+    ids = [[s.track_id for s in live.process(frame, i / FPS)] for i, frame in enumerate(frames)]
+    assert ids[8] == [1] and ids[24] == [1]  # 0.6 s unseen: the same face
+    assert ids[-1] == [2]  # 1.8 s unseen: a new track
 
 
 def test_options_are_validated():

@@ -69,15 +69,19 @@ class FaceTrackAnalyzer:
         self.classes = tuple(recognizer.classes)
         self.detect_every = detect_every
         self._refine = getattr(recognizer.detector, "refine", None)
-        # The tracker counts misses per update: every analysed frame, unless only detections update it.
-        frames_per_update = detect_every if self._refine is None else 1
-        max_misses = max(1, math.ceil(max_gap_frames / frames_per_update))
-        self.tracker = IouTracker(max_misses=max_misses, min_hits=min_hits)
+        self.tracker = IouTracker(min_hits=min_hits)
+        self.set_max_gap(max_gap_frames)
         self.timer = timer or StageTimer()
         self.stabilize = stabilize
         self.frame_interval_s = frame_interval_s
         self._stabilizers: dict[int, tuple[FaceStabilizer, int]] = {}
         self._frames_seen = 0
+
+    def set_max_gap(self, max_gap_frames: int) -> None:
+        """End a face's track once it is unseen for more than ``max_gap_frames`` analysed frames."""
+        # The tracker counts misses per update: every analysed frame, unless only detections update it.
+        frames_per_update = self.detect_every if self._refine is None else 1
+        self.tracker.max_misses = max(1, math.ceil(max_gap_frames / frames_per_update))
 
     def reset(self) -> None:
         """Forget all faces (a new video or stream)."""

@@ -3,15 +3,13 @@ frame at a time, with the same analyzer the offline pipeline uses."""
 
 from __future__ import annotations
 
-import math
-
 import numpy as np
 
 from fer_video.recognizer import EmotionRecognizer
 from fer_video.temporal import DEFAULT_LIVE_SMOOTHING, GruModel, require_online
 from fer_video.temporal.hysteresis import default_hysteresis
 from fer_video.video.analyzer import FaceTrackAnalyzer
-from fer_video.video.pipeline import MAX_GAP_S, load_shipped_gru
+from fer_video.video.pipeline import load_shipped_gru, max_gap_frames
 from fer_video.video.state import TrackState
 
 #: Frame rate assumed until two frames' times have been seen.
@@ -64,7 +62,7 @@ class LiveAnalyzer:
             elif step > 0:
                 self._rate = 0.8 * self._rate + 0.2 * (1.0 / step)
         self._last_time = time_s
-        self.analyzer.tracker.max_misses = max(1, math.ceil(MAX_GAP_S * self._rate))
+        self.analyzer.set_max_gap(max_gap_frames(self._rate))
         return self.analyzer.process([frame])[0]
 
     def reset(self) -> None:

@@ -44,6 +44,15 @@ from fer_video.video.timing import StageTimer
 
 #: A face undetected for longer than this (seconds) ends its track; if it returns, it gets a new id.
 MAX_GAP_S = 1.0
+
+
+def max_gap_frames(rate: float) -> int:
+    """Analysed frames in :data:`MAX_GAP_S` at ``rate`` analysed frames per second (at least 1); a
+    rate a hair above a whole number of frames, as one estimated from frame times is, is not
+    rounded up to one frame more."""
+    return max(1, math.ceil(MAX_GAP_S * rate - 1e-6))
+
+
 #: A new face becomes a track once seen for this long (and at least twice): at high analysis rates,
 #: one-off false detections at the frame's edge last a frame or two (results/bench_video.md).
 MIN_TRACK_S = 0.1
@@ -238,13 +247,12 @@ def make_analyzer(
     in each of them: a one-frame video still shows its face)."""
     own_rate = source.info.fps or 30.0
     rate = min(options.fps, own_rate) if options.fps > 0 else own_rate
-    max_gap_frames = max(1, math.ceil(MAX_GAP_S * rate))
     min_hits = max(2, round(MIN_TRACK_S * rate))
     if frames_to_analyse is not None:
         min_hits = max(1, min(min_hits, frames_to_analyse))
     hysteresis = default_hysteresis(options.smoothing) if options.hysteresis else None
     return FaceTrackAnalyzer(
-        recognizer, options.smoothing, gru, options.detect_every, max_gap_frames, min_hits=min_hits, timer=timer,
+        recognizer, options.smoothing, gru, options.detect_every, max_gap_frames(rate), min_hits=min_hits, timer=timer,
         stabilize=options.stabilize, frame_interval_s=1.0 / rate, hysteresis=hysteresis,
     )  # fmt: skip
 

@@ -24,7 +24,6 @@ from pathlib import Path
 import numpy as np
 
 from fer_video.evaluate.outputs import atomic_path
-from fer_video.pretrained import DEFAULT_MODEL
 from fer_video.recognizer import EmotionRecognizer
 from fer_video.temporal import DEFAULT_LIVE_SMOOTHING, GruModel, require_online
 from fer_video.video.draw import draw_tracks
@@ -32,7 +31,7 @@ from fer_video.video.encode import FrameVideoWriter
 from fer_video.video.errors import VideoError
 from fer_video.video.live import LiveAnalyzer
 from fer_video.video.outputs import ANNOTATED_VIDEO, SUMMARY_CSV, SUMMARY_JSON, TIMELINE_CSV
-from fer_video.video.pipeline import DEFAULT_DETECT_EVERY, VideoOptions
+from fer_video.video.pipeline import AnalysisOptions
 from fer_video.video.state import TrackState
 from fer_video.video.stream import (
     DEFAULT_TIMEOUT_S,
@@ -49,37 +48,28 @@ from fer_video.video.timeline import TimelineWriter
 LIVE_FILES: tuple[str, ...] = (TIMELINE_CSV, ANNOTATED_VIDEO, SUMMARY_CSV, SUMMARY_JSON)
 
 
-@dataclass
-class LiveOptions:
-    """How a live source is analysed. ``fps``: analysed frames per second at most (0: as many
-    as the analysis keeps up with); ``realtime``: pace a file by its timestamps (``None``: yes
-    for files; ``False`` hands a file's frames over one by one, none dropped); ``annotate``:
-    write ``annotated.mp4``; ``duration_s`` (seconds of the source) and ``max_frames`` (analysed
-    frames) end the run early; ``timeout_s``: how long to wait for a stream to open or send
-    data; ``smoothing``: one of :data:`fer_video.temporal.ONLINE_SMOOTHING_KINDS` (each frame's
-    label from the frames seen so far). The other fields are those of
-    :class:`~fer_video.video.pipeline.VideoOptions`."""
+@dataclass(kw_only=True)
+class LiveOptions(AnalysisOptions):
+    """How a live source is analysed: :class:`~fer_video.video.pipeline.AnalysisOptions` (``fps``
+    analysed frames per second at most, 0: as many as the analysis keeps up with; ``smoothing``
+    one of :data:`fer_video.temporal.ONLINE_SMOOTHING_KINDS`: each frame's label from the frames
+    seen so far) and: ``annotate``: write ``annotated.mp4``; ``duration_s`` (seconds of the source)
+    and ``max_frames`` (analysed frames) end the run early; ``realtime``: pace a file by its
+    timestamps (``None``: yes for files; ``False`` hands a file's frames over one by one, none
+    dropped); ``timeout_s``: how long to wait for a stream to open or send data."""
 
-    fps: float = 10.0
     smoothing: str = DEFAULT_LIVE_SMOOTHING
-    detect_every: int = DEFAULT_DETECT_EVERY
-    detector: str = "mtcnn"
-    device: str = "auto"
-    backend: str = "auto"
-    model: str = DEFAULT_MODEL
     annotate: bool = False
     duration_s: float | None = None
     max_frames: int | None = None
     realtime: bool | None = None
     timeout_s: float = DEFAULT_TIMEOUT_S
-    overwrite: bool = False
 
     def validate(self) -> None:
-        VideoOptions(
-            fps=self.fps, smoothing=self.smoothing, detect_every=self.detect_every, detector=self.detector,
-            device=self.device, backend=self.backend, model=self.model, max_duration_s=self.duration_s,
-        ).validate()  # fmt: skip
+        super().validate()
         require_online(self.smoothing)
+        if self.duration_s is not None and not self.duration_s > 0:
+            raise ValueError(f"duration must be positive, got {self.duration_s}")
         if self.max_frames is not None and self.max_frames < 1:
             raise ValueError(f"max_frames must be at least 1, got {self.max_frames}")
         if not (self.timeout_s > 0 and math.isfinite(self.timeout_s)):

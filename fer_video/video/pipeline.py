@@ -69,33 +69,26 @@ DEFAULT_DETECT_EVERY = 3
 Progress = Callable[[float], None]
 
 
-@dataclass
-class VideoOptions:
-    """How a video is analysed. ``fps``: analysed frames per second (0: every frame);
-    ``smoothing``: a :data:`fer_video.temporal.SMOOTHING_KINDS` name (default ``hmm``: two-sided,
-    for files; ``hmm-online``, ``gru``, ``ema`` are causal; ``none`` shows the CNN's own answer);
-    ``hysteresis``: hold the shown label until another emotion leads clearly for long enough
-    (:func:`fer_video.temporal.hysteresis.default_hysteresis`; never with ``none``); ``write_video``: also write ``annotated.mp4``;
-    ``detect_every``: run the full face detection on every k-th analysed frame; in between,
-    MTCNN re-checks the tracked faces where they are expected (a full detection where one is
-    missing), Haar leaves the tracker's estimates (see :mod:`fer_video.video.analyzer`);
-    ``max_duration_s``: analyse only the start of long videos; ``backend`` runs the emotion CNN
-    (``auto``, ``torch``, ``onnx`` or ``onnx-int8``, see :mod:`fer_video.backends`) and the GRU
-    alike; ``model``: the shipped model (``standard`` or ``fast``, see
-    :data:`fer_video.pretrained.SHIPPED_MODELS`), its CNN and its GRU."""
+@dataclass(kw_only=True)
+class AnalysisOptions:
+    """What analysing a file and a live source share. ``fps``: analysed frames per second (0: every
+    frame, or as many as the analysis keeps up with live); ``smoothing``: a
+    :data:`fer_video.temporal.SMOOTHING_KINDS` name; ``detect_every``: run the full face detection
+    on every k-th analysed frame; in between, MTCNN re-checks the tracked faces where they are
+    expected (a full detection where one is missing), Haar leaves the tracker's estimates (see
+    :mod:`fer_video.video.analyzer`); ``backend`` runs the emotion CNN (``auto``, ``torch``,
+    ``onnx`` or ``onnx-int8``, see :mod:`fer_video.backends`) and the GRU alike; ``model``: the
+    shipped model (``standard`` or ``fast``, see :data:`fer_video.pretrained.SHIPPED_MODELS`), its
+    CNN and its GRU; ``overwrite``: replace an earlier run's files in the output folder."""
 
     fps: float = 10.0
     smoothing: str = DEFAULT_SMOOTHING
-    write_video: bool = True
     detect_every: int = DEFAULT_DETECT_EVERY
     detector: str = "mtcnn"
     device: str = "auto"
     backend: str = "auto"
     model: str = DEFAULT_MODEL
     overwrite: bool = False
-    max_duration_s: float | None = None
-    stabilize: bool = False
-    hysteresis: bool = True
 
     def validate(self) -> None:
         if not (self.fps >= 0 and math.isfinite(self.fps)):
@@ -109,6 +102,24 @@ class VideoOptions:
         if self.backend not in BACKENDS:
             raise ValueError(f"unknown backend {self.backend!r}; choose one of: {', '.join(BACKENDS)}")
         shipped_model(self.model)  # an unknown name is a ValueError naming the choices
+
+
+@dataclass(kw_only=True)
+class VideoOptions(AnalysisOptions):
+    """How a video file is analysed: :class:`AnalysisOptions` (``smoothing`` default ``hmm``:
+    two-sided, for files; ``hmm-online``, ``gru``, ``ema`` are causal; ``none`` shows the CNN's own
+    answer) and: ``write_video``: also write ``annotated.mp4``; ``max_duration_s``: analyse only
+    the start of long videos; ``stabilize``: smooth each face's box and landmarks over time before
+    aligning it; ``hysteresis``: hold the shown label until another emotion leads clearly for long
+    enough (:func:`fer_video.temporal.hysteresis.default_hysteresis`; never with ``none``)."""
+
+    write_video: bool = True
+    max_duration_s: float | None = None
+    stabilize: bool = False
+    hysteresis: bool = True
+
+    def validate(self) -> None:
+        super().validate()
         if self.max_duration_s is not None and not self.max_duration_s > 0:
             raise ValueError(f"max_duration_s must be positive, got {self.max_duration_s}")
 

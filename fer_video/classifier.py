@@ -23,6 +23,7 @@ from fer_video.checkpoint import CheckpointError, file_sha256
 from fer_video.constants import CLASSES
 from fer_video.device import resolve_device_name
 from fer_video.preprocess import PreprocessConfig, normalise_crops, preprocess_config
+from fer_video.probabilities import calibrated_softmax
 
 if TYPE_CHECKING:
     import torch
@@ -90,15 +91,6 @@ def checkpoint_temperature(meta: dict[str, Any]) -> float | None:
     if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) or value <= 0:
         raise CheckpointError(f"the checkpoint's temperature must be a positive number, got {value!r}")
     return float(value)
-
-
-def calibrated_softmax(logits: np.ndarray, temperature: float | None) -> np.ndarray:
-    """``softmax(logits / temperature)`` (float32) over the last axis; plain softmax when ``temperature`` is ``None``."""
-    scaled = np.asarray(logits, np.float32)
-    if temperature is not None:
-        scaled = scaled / np.float32(temperature)
-    exponentials = np.exp(scaled - scaled.max(axis=-1, keepdims=True))
-    return exponentials / exponentials.sum(axis=-1, keepdims=True)
 
 
 class CropClassifier:

@@ -27,11 +27,11 @@ from fer_video.evaluate.calibration import (
     calibration_scores,
     fit_temperature,
     reliability_bins,
-    softmax_with_temperature,
     split_half_check,
 )
 from fer_video.evaluate.calibration_report import report_paths, write_calibration_report
 from fer_video.evaluate.outputs import check_overwrite
+from fer_video.probabilities import calibrated_softmax
 from fer_video.provenance import source_revision
 from fer_video.train.loop import data_fingerprint
 
@@ -146,8 +146,8 @@ def calibrate_checkpoint(
         "calibration": record,
         "int8_accuracy": meta.get("int8_accuracy"),
         "reliability": {
-            "before": reliability_bins(softmax_with_temperature(logits), faces.labels),
-            "after": reliability_bins(softmax_with_temperature(logits, temperature), faces.labels),
+            "before": reliability_bins(calibrated_softmax(logits, None, np.float64), faces.labels),
+            "after": reliability_bins(calibrated_softmax(logits, temperature, np.float64), faces.labels),
         },
         "report_dir": str(folder),
         "files": {role: path.name for role, path in paths.items()},

@@ -15,6 +15,8 @@ import numpy as np
 from scipy.optimize import minimize_scalar
 from scipy.special import log_softmax
 
+from fer_video.probabilities import calibrated_softmax
+
 #: Equal-width confidence bins of the expected calibration error.
 ECE_BINS = 15
 #: The range T is searched in.
@@ -28,11 +30,6 @@ def _check(logits: np.ndarray, labels: np.ndarray) -> tuple[np.ndarray, np.ndarr
     if labels.min() < 0 or labels.max() >= logits.shape[1]:
         raise ValueError(f"labels must lie in 0..{logits.shape[1] - 1}")
     return logits, labels.astype(np.int64)
-
-
-def softmax_with_temperature(logits: np.ndarray, temperature: float = 1.0) -> np.ndarray:
-    """Probabilities ``softmax(logits / temperature)`` (N, C), float64."""
-    return np.exp(log_softmax(np.asarray(logits, dtype=np.float64) / temperature, axis=1))
 
 
 def negative_log_likelihood(logits: np.ndarray, labels: np.ndarray, temperature: float = 1.0) -> float:
@@ -103,7 +100,7 @@ def calibration_scores(
     """Accuracy, NLL and ECE of ``logits`` as they are and divided by ``temperature``, and the ECE
     that calibrated probabilities would show on this many images (:func:`ece_noise_floor`)."""
     logits, labels = _check(logits, labels)
-    before, after = softmax_with_temperature(logits), softmax_with_temperature(logits, temperature)
+    before, after = calibrated_softmax(logits, None, np.float64), calibrated_softmax(logits, temperature, np.float64)
     return {
         "n_images": int(len(labels)),
         "accuracy": float((logits.argmax(axis=1) == labels).mean()),

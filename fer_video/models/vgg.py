@@ -67,13 +67,13 @@ class VGGFer(nn.Module):
 
 @register_model
 def vgg_fer(num_classes: int = 7, in_chans: int = 1, **kwargs) -> VGGFer:
-    """Full VGG for 48x48 (widths 64-128-256-512, ~6M params): the GPU recipe."""
+    """Full VGG for 48x48 (widths 64-128-256-512, ~7M params): the standard (default) model."""
     return VGGFer(widths=(64, 128, 256, 512), embed_dim=512, num_classes=num_classes, in_chans=in_chans, **kwargs)
 
 
 @register_model
 def vgg_fer_small(num_classes: int = 7, in_chans: int = 1, **kwargs) -> VGGFer:
-    """Compact VGG (widths 32-64-128-256, ~1.8M params) that trains on a 2-core CPU."""
+    """Compact VGG (widths 32-64-128-256, ~1.8M params; the standard model until 2026-11-28)."""
     kwargs.setdefault("widths", (32, 64, 128, 256))
     return VGGFer(embed_dim=256, num_classes=num_classes, in_chans=in_chans, **kwargs)
 
@@ -81,7 +81,7 @@ def vgg_fer_small(num_classes: int = 7, in_chans: int = 1, **kwargs) -> VGGFer:
 @register_model
 def vgg_fer_fast(num_classes: int = 7, in_chans: int = 1, **kwargs) -> VGGFer:
     """Fast VGG (widths 16-32-64-128, ~0.44M params, a quarter of vgg_fer_small's multiply-adds),
-    distilled from the standard model (vgg_fer_small) for high-throughput CPU inference."""
+    distilled from the standard model (vgg_fer) for high-throughput CPU inference."""
     kwargs.setdefault("widths", (16, 32, 64, 128))
     return VGGFer(embed_dim=128, num_classes=num_classes, in_chans=in_chans, **kwargs)
 

@@ -44,15 +44,6 @@ from fer_video.video.timing import StageTimer
 
 #: A face undetected for longer than this (seconds) ends its track; if it returns, it gets a new id.
 MAX_GAP_S = 1.0
-
-
-def max_gap_frames(rate: float) -> int:
-    """Analysed frames in :data:`MAX_GAP_S` at ``rate`` analysed frames per second (at least 1); a
-    rate a hair above a whole number of frames, as one estimated from frame times is, is not
-    rounded up to one frame more."""
-    return max(1, math.ceil(MAX_GAP_S * rate - 1e-6))
-
-
 #: A new face becomes a track once seen for this long (and at least twice): at high analysis rates,
 #: one-off false detections at the frame's edge last a frame or two (results/bench_video.md).
 MIN_TRACK_S = 0.1
@@ -67,6 +58,13 @@ CHUNK_BYTES = 256 * 2**20
 DEFAULT_DETECT_EVERY = 3
 
 Progress = Callable[[float], None]
+
+
+def max_gap_frames(rate: float) -> int:
+    """Analysed frames in :data:`MAX_GAP_S` at ``rate`` analysed frames per second (at least 1); a
+    rate a hair above a whole number of frames, as one estimated from frame times is, is not
+    rounded up to one frame more."""
+    return max(1, math.ceil(MAX_GAP_S * rate - 1e-6))
 
 
 @dataclass(kw_only=True)

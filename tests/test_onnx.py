@@ -6,6 +6,7 @@ import json
 import warnings
 
 import numpy as np
+import onnx
 import pytest
 import torch
 from PIL import Image
@@ -16,7 +17,7 @@ from fer_video.classifier import CropClassifier
 from fer_video.cli import main
 from fer_video.data import load_fer2013
 from fer_video.export import classifier_onnx, export_classifier
-from fer_video.export.format import OnnxModelError, read_metadata
+from fer_video.export.format import CNN_INPUTS, OnnxModelError, read_metadata
 from fer_video.pretrained import default_cnn_path, default_gru_path
 from fer_video.temporal import load_gru, smooth_sequence
 from fer_video.checkpoint import file_sha256
@@ -117,6 +118,11 @@ def test_int8_backend_is_calibrated_and_close_to_fp32(onnx_classifier, publictes
     quantized = quantize_classifier(onnx_classifier.backend.path, tmp_path / "int8.onnx", calibration)
     int8 = CropClassifier.from_file(quantized, device="cpu")
     assert int8.backend_name == "onnx-int8" and read_metadata(quantized)["calibration_crops"] == 128
+    graph = onnx.load(str(quantized)).graph
+    readers = [node for node in graph.node if CNN_INPUTS[0] in node.input]
+    assert [node.op_type for node in readers] == ["Conv"]  # the first conv reads the float input itself
+    assert read_metadata(quantized)["float_nodes"] == [readers[0].name]
+    assert sum(node.op_type == "QuantizeLinear" for node in graph.node) > 5  # the rest is int8
     fp32_top = onnx_classifier.predict_proba(crops).argmax(1)
     int8_top = int8.predict_proba(crops).argmax(1)
     assert (int8_top == fp32_top).mean() > 0.9

@@ -11,8 +11,9 @@ from typing import Any
 
 #: Bumped whenever the exported graphs or their metadata change, so cached files are redone
 #: (3: the CNN's metadata carries the checkpoint's softmax temperature; 4: and its int8 accuracy
-#: record, so ``--backend auto`` decides from the export alone).
-EXPORT_VERSION = 4
+#: record, so ``--backend auto`` decides from the export alone; 5: the int8 graph keeps its first
+#: convolution in float32).
+EXPORT_VERSION = 5
 #: Key of the JSON metadata stored in the ONNX file's ``metadata_props``.
 METADATA_KEY = "fer_video"
 

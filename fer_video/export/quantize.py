@@ -1,6 +1,7 @@
 """Static int8 quantization of the exported CNN with ONNX Runtime (QDQ, per-channel 7-bit weights).
 
-Activation ranges are calibrated on real FER2013 Training crops (never on the test split).
+Activation ranges are calibrated on real FER2013 Training crops (never on the test split). The
+first convolution, which reads the one-channel input, stays in float32 (:func:`float_input_convs`).
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
+import onnx
 from onnxruntime.quantization import CalibrationDataReader, CalibrationMethod, QuantFormat, QuantType, quantize_static
 from onnxruntime.quantization.shape_inference import quant_pre_process
 
@@ -52,6 +54,7 @@ def quantize_classifier(fp32_path: str | os.PathLike, out_path: str | os.PathLik
     with tempfile.TemporaryDirectory() as scratch, atomic_path(target) as partial:
         prepared = Path(scratch) / "prepared.onnx"
         quant_pre_process(str(fp32_path), str(prepared))
+        kept_float = float_input_convs(onnx.load(str(prepared)))
         quantize_static(
             str(prepared),
             str(partial),
@@ -64,9 +67,23 @@ def quantize_classifier(fp32_path: str | os.PathLike, out_path: str | os.PathLik
             # 16-bit sums; with full-range weights, top-1 agreement with fp32 fell from 99% to 92%.
             reduce_range=True,
             calibrate_method=CalibrationMethod.MinMax,
+            nodes_to_exclude=kept_float,
         )
-        write_metadata(partial, {**metadata, "precision": "int8", "calibration_crops": len(calibration)})
+        metadata = {**metadata, "precision": "int8", "calibration_crops": len(calibration), "float_nodes": kept_float}
+        write_metadata(partial, metadata)
     return target
+
+
+def float_input_convs(model: onnx.ModelProto) -> list[str]:
+    """The convolutions that read the graph's input directly: kept in float32.
+
+    With one input channel, a 3x3 convolution is a dot product of 9: too short for ONNX Runtime's
+    int8 kernels, which ran it about 3x slower than float32 (AVX2, no VNNI), and it is the
+    layer whose input quantization loses the most (top-1 agreement with fp32 rose from 98.4 % to
+    98.8 % for ``fast`` and from 98.8 % to 99.3 % for ``standard`` on PublicTest with it in float32).
+    """
+    inputs = {value.name for value in model.graph.input}
+    return [node.name for node in model.graph.node if node.op_type == "Conv" and node.input[0] in inputs]
 
 
 class _CalibrationReader(CalibrationDataReader):

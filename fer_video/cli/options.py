@@ -8,6 +8,7 @@ tests/test_startup.py checks that they match their sources.
 from __future__ import annotations
 
 import argparse
+from pathlib import Path
 
 from fer_video.pretrained import DEFAULT_MODEL, SHIPPED_MODELS
 
@@ -35,3 +36,17 @@ def add_model_option(parser: argparse.ArgumentParser, purpose: str = "shipped em
         default=DEFAULT_MODEL,
         help=f"{purpose}: {described} (default: {DEFAULT_MODEL})",
     )
+
+
+def new_checkpoint_path(out: str, source: str, overwrite: bool) -> Path:
+    """``--out`` of a command that derives a checkpoint from ``--weights`` (``source``): a ``.pt``
+    file other than the source (which is kept), not already there unless ``overwrite``."""
+    from fer_video.evaluate.outputs import check_overwrite
+
+    path = Path(out)
+    if path.suffix.lower() != ".pt":
+        raise ValueError(f"--out must end in .pt, got {path}")
+    if path.resolve() == Path(source).resolve():
+        raise ValueError("--out must differ from --weights: the original checkpoint is kept")
+    check_overwrite([path], overwrite)
+    return path

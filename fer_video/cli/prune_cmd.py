@@ -4,9 +4,8 @@ from __future__ import annotations
 
 import argparse
 import sys
-from pathlib import Path
 
-from fer_video.cli.options import add_data_option
+from fer_video.cli.options import add_data_option, new_checkpoint_path
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -31,17 +30,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from fer_video.evaluate.outputs import check_overwrite
     from fer_video.train.prune import prune_checkpoint
 
-    out = Path(args.out)
-    if out.suffix.lower() != ".pt":
-        raise ValueError(f"--out must end in .pt, got {out}")
-    if out.resolve() == Path(args.weights).resolve():
-        raise ValueError("--out must differ from --weights: the original checkpoint is kept")
     if args.images < 1:
         raise ValueError(f"--images must be at least 1, got {args.images}")
-    check_overwrite([out], args.overwrite)
+    out = new_checkpoint_path(args.out, args.weights, args.overwrite)
     prune_checkpoint(args.weights, args.to, out, args.data, args.images, args.seed)
     print(f"wrote {out}: {args.to} pruned from {args.weights}", file=sys.stderr)
     return 0

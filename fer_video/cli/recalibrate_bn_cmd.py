@@ -4,9 +4,8 @@ from __future__ import annotations
 
 import argparse
 import sys
-from pathlib import Path
 
-from fer_video.cli.options import add_data_option
+from fer_video.cli.options import add_data_option, new_checkpoint_path
 from fer_video.constants import SPLITS
 
 
@@ -34,17 +33,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from fer_video.evaluate.outputs import check_overwrite
     from fer_video.train.precise_bn import recalibrate_checkpoint
 
-    out = Path(args.out)
-    if out.suffix.lower() != ".pt":
-        raise ValueError(f"--out must end in .pt, got {out}")
-    if out.resolve() == Path(args.weights).resolve():
-        raise ValueError("--out must differ from --weights: the original checkpoint is kept")
     if args.batch_size < 1:
         raise ValueError(f"--batch-size must be at least 1, got {args.batch_size}")
-    check_overwrite([out], args.overwrite)
+    out = new_checkpoint_path(args.out, args.weights, args.overwrite)
     payload = recalibrate_checkpoint(
         args.weights, out, args.data, args.split, args.batch_size, args.device, args.seed
     )

@@ -108,6 +108,14 @@ def load_fer2013(
     return {s: data[s] for s in wanted}
 
 
+def random_training_crops(path: str | os.PathLike, count: int, seed: int = 0) -> np.ndarray:
+    """``count`` FER2013 Training crops of ``path`` drawn at random without replacement (``seed``),
+    in file order, uint8 (N, 48, 48); all of them when there are fewer."""
+    images = load_fer2013(path, splits=["training"])["training"].images
+    chosen = np.random.default_rng(seed).choice(len(images), size=min(count, len(images)), replace=False)
+    return images[np.sort(chosen)]
+
+
 def _check_split_names(splits: Iterable[str] | None) -> list[str] | None:
     if splits is None:
         return None

@@ -30,7 +30,7 @@ def training_calibration_crops(
     data_path: str | os.PathLike | None = None, count: int = CALIBRATION_CROPS, seed: int = 0
 ) -> np.ndarray:
     """``count`` random FER2013 Training crops, uint8 (N, 48, 48)."""
-    from fer_video.data import load_fer2013, resolve_fer2013_path
+    from fer_video.data import random_training_crops, resolve_fer2013_path
 
     path = data_path or resolve_fer2013_path()
     if path is None:
@@ -38,9 +38,7 @@ def training_calibration_crops(
             "int8 quantization calibrates on FER2013 Training crops, but the data was not found: set FER2013_PATH "
             "(or pass --calibration-data), or use --backend onnx"
         )
-    images = load_fer2013(path, splits=["training"])["training"].images
-    chosen = np.random.default_rng(seed).choice(len(images), size=min(count, len(images)), replace=False)
-    return images[np.sort(chosen)]
+    return random_training_crops(path, count, seed)
 
 
 def quantize_classifier(fp32_path: str | os.PathLike, out_path: str | os.PathLike, calibration: np.ndarray) -> Path:

@@ -16,12 +16,11 @@ import datetime
 import os
 from typing import Any
 
-import numpy as np
 import torch
 from torch import nn
 
 from fer_video.checkpoint import file_sha256, load_checkpoint, model_from_checkpoint, save_atomic
-from fer_video.data import load_fer2013, require_fer2013_path
+from fer_video.data import random_training_crops, require_fer2013_path
 from fer_video.models import create_model
 from fer_video.models.vgg import VGGFer
 from fer_video.preprocess import normalise_crops, preprocess_config
@@ -62,6 +61,14 @@ def _top(scores: torch.Tensor, count: int) -> torch.Tensor:
     return torch.sort(torch.topk(scores, count).indices).values
 
 
+def _copy_batchnorm(
+    source: nn.modules.batchnorm._BatchNorm, target: nn.modules.batchnorm._BatchNorm, kept: torch.Tensor
+) -> None:
+    """Copy the affine parameters and running statistics of ``source``'s channels ``kept`` into ``target``."""
+    for name in ("weight", "bias", "running_mean", "running_var"):
+        getattr(target, name).copy_(getattr(source, name)[kept])
+
+
 def prune_into(source: VGGFer, target: VGGFer, batch: torch.Tensor) -> VGGFer:
     """Copy into ``target`` the channels of ``source`` most active on ``batch``; ``target`` must
     have the same layers, each at most as wide. Returns ``target`` in eval mode."""
@@ -78,8 +85,7 @@ def prune_into(source: VGGFer, target: VGGFer, batch: torch.Tensor) -> VGGFer:
                 raise ValueError(f"a {conv} cannot be pruned into a {new_conv}")
             kept = _top(scores, new_conv.out_channels)
             new_conv.weight.copy_(conv.weight[kept][:, kept_in])
-            for name in ("weight", "bias", "running_mean", "running_var"):
-                getattr(new_bn, name).copy_(getattr(bn, name)[kept])
+            _copy_batchnorm(bn, new_bn, kept)
             kept_in = kept
         linear, new_linear = source.embed[1], target.embed[1]
         spatial = linear.in_features // source_blocks[-1][0].out_channels  # pixels per channel after flatten
@@ -88,9 +94,7 @@ def prune_into(source: VGGFer, target: VGGFer, batch: torch.Tensor) -> VGGFer:
             raise ValueError(f"{linear} cannot be pruned into {new_linear}: other input sizes")
         units = _top(embed_activity, target.num_features)
         new_linear.weight.copy_(linear.weight[units][:, columns])
-        bn, new_bn = source.embed[2], target.embed[2]
-        for name in ("weight", "bias", "running_mean", "running_var"):
-            getattr(new_bn, name).copy_(getattr(bn, name)[units])
+        _copy_batchnorm(source.embed[2], target.embed[2], units)
         target.head.weight.copy_(source.head.weight[:, units])
         target.head.bias.copy_(source.head.bias)
     return target.eval()
@@ -114,15 +118,14 @@ def prune_checkpoint(
     if not isinstance(narrow, VGGFer):
         raise ValueError(f"{architecture!r} is not a VGG-style CNN (vgg_fer*)")
     data = require_fer2013_path(data_path)
-    training = load_fer2013(data, splits=["training"])["training"].images
-    chosen = np.sort(np.random.default_rng(seed).choice(len(training), size=min(images, len(training)), replace=False))
-    batch = torch.from_numpy(normalise_crops(training[chosen], preprocess_config(meta)))
+    sample = random_training_crops(data, images, seed)
+    batch = torch.from_numpy(normalise_crops(sample, preprocess_config(meta)))
     prune_into(wide, narrow, batch)
     record = {
         "source_sha256": file_sha256(source),
         "source_model": meta["model"],
         "criterion": CRITERION,
-        "images": len(chosen),
+        "images": len(sample),
         "seed": seed,
         "data": data_fingerprint(data),
         "date": datetime.datetime.now().isoformat(timespec="seconds"),

@@ -90,38 +90,50 @@ def _reason(error: Exception) -> str:
     return " ".join(str(text).split())[:160]
 
 
-def _probe(path: Path) -> tuple[float, bool, np.ndarray, int]:
-    """The average frame rate (0 if unknown), whether there is audio, the first stored frame
-    (RGB) and the rotation."""
+@dataclass(frozen=True)
+class _Scan:
+    """What one pass over a video's packets tells: the stream's average frame rate (0 if unknown),
+    whether there is audio, the first stored frame (RGB), its rotation, and each frame's
+    [start, end) presentation time in seconds (in display order)."""
+
+    rate: float
+    has_audio: bool
+    first: np.ndarray
+    rotation: int
+    stamps: np.ndarray
+
+
+def _scan(path: Path) -> _Scan:
+    """Read every packet's timestamp, decoding only until the first frame comes out."""
     with _open_container(path) as container:
         if not container.streams.video:
             kind = "audio only" if container.streams.audio else "no video stream"
             raise VideoError(f"not a video: {path} ({kind})")
         stream = container.streams.video[0]
-        has_audio = bool(container.streams.audio)
+        first, pts = None, []
         try:
-            first = next(container.decode(stream), None)
+            for packet in container.demux(stream):  # the last packet is empty and flushes the decoder
+                if packet.pts is not None:
+                    pts.append(packet.pts)
+                if first is None:
+                    first = next(iter(packet.decode()), None)
         except av.error.FFmpegError as error:
             raise VideoError(f"cannot decode {path}: truncated or corrupt file ({_reason(error)})") from None
-        if first is None:
+        if first is None or not pts:
             raise VideoError(f"no video frames in {path} (zero-length or truncated)")
         rate = float(stream.average_rate or 0)
-        return rate, has_audio, first.to_ndarray(format="rgb24"), _read_rotation(stream, first)
+        base, step = stream.time_base, 1 / float(stream.average_rate or stream.guessed_rate or 25)
+        starts = np.array([float(t * base) for t in sorted(pts)])
+        stamps = np.stack([starts, np.append(starts[1:], starts[-1] + step)], axis=1)
+        rotation = _read_rotation(stream, first)
+        return _Scan(rate, bool(container.streams.audio), first.to_ndarray(format="rgb24"), rotation, stamps)
 
 
 class _SequentialFrames:
-    """Forward-only decoding with PyAV: timestamps from the packets, frames decoded in order and
-    kept only at the requested indices (increasing from call to call)."""
+    """Forward-only decoding with PyAV: frames decoded in order and kept only at the requested
+    indices (increasing from call to call)."""
 
     def __init__(self, path: Path) -> None:
-        with av.open(str(path)) as container:
-            stream = container.streams.video[0]
-            pts = sorted(p.pts for p in container.demux(stream) if p.pts is not None)
-            base, rate = stream.time_base, stream.average_rate or stream.guessed_rate or 25
-        if not pts:
-            raise VideoError(f"no video frames in {path} (zero-length or truncated)")
-        starts = np.array([float(t * base) for t in pts])
-        self.stamps = np.stack([starts, np.append(starts[1:], starts[-1] + 1 / float(rate))], axis=1)
         self.container = av.open(str(path))
         self.container.streams.video[0].thread_type = "AUTO"
         self.frames = enumerate(self.container.decode(video=0))
@@ -144,18 +156,18 @@ class VideoSource:
 
     def __init__(self, path: str | os.PathLike) -> None:
         self.path = Path(path)
-        rate, has_audio, stored_first, rotation = _probe(self.path)
+        scan = _scan(self.path)
         try:
             self._reader = _SequentialFrames(self.path)
         except av.error.FFmpegError as error:
             raise VideoError(f"cannot decode {self.path}: truncated or corrupt file ({_reason(error)})") from None
-        self._turn = rotation
-        stamps = self._reader.stamps
+        self._turn = scan.rotation
+        stamps = scan.stamps
         self.timestamps = stamps[:, 0] - stamps[0, 0]
         duration = float(stamps[-1, 1] - stamps[0, 0])
-        rate = rate or (len(stamps) / duration if duration > 0 else 0.0)
-        height, width = upright(stored_first, rotation).shape[:2]
-        self.info = VideoInfo(self.path, width, height, len(stamps), rate, duration, rotation, has_audio)
+        rate = scan.rate or (len(stamps) / duration if duration > 0 else 0.0)
+        height, width = upright(scan.first, scan.rotation).shape[:2]
+        self.info = VideoInfo(self.path, width, height, len(stamps), rate, duration, scan.rotation, scan.has_audio)
 
     def analysis_indices(self, fps: float, max_duration_s: float | None = None) -> np.ndarray:
         """Frames to analyse at ``fps`` (0: every frame), within the first ``max_duration_s`` seconds."""

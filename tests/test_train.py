@@ -14,7 +14,7 @@ from fer_video.constants import CLASSES
 from fer_video.models import create_model
 from fer_video.train import TrainConfig, fit
 from fer_video.device import cpu_has_native_bf16, use_bf16_autocast
-from fer_video.train.distill import DistillationLoss, teacher_logits
+from fer_video.train.distill import DistillationLoss, TeacherEnsemble, load_teacher, teacher_logits
 from fer_video.transforms import AugmentConfig, EvalPreprocess, PreprocessConfig, TrainAugment, crops_to_tensor
 from synthetic_fer import tiny_dataset
 
@@ -169,9 +169,53 @@ def test_distillation_trains_a_student_towards_the_teacher(trained_run, data_dir
     assert load_checkpoint(tmp_path / "student" / "best.pt")["meta"]["config"]["teacher"] == str(out / "best.pt")
 
 
-def test_distillation_refuses_mixup():
+def test_cached_distillation_refuses_mixup_but_consistent_distillation_takes_it():
     with pytest.raises(ValueError, match="mixup"):
         TrainConfig.from_dict({"teacher": "t.pt", "augment": {"mixup_alpha": 0.2}})
+    config = TrainConfig.from_dict({"teacher": "t.pt", "distill_consistent": True, "augment": {"mixup_alpha": 0.2}})
+    assert config.distill_consistent and config.augment.mixup_alpha == 0.2
+    with pytest.raises(ValueError, match="distill_consistent needs a teacher"):
+        TrainConfig.from_dict({"distill_consistent": True})
+
+
+def test_teacher_ensemble_is_frozen_and_averages_its_members():
+    torch.manual_seed(0)
+    members = [create_model("vgg_fer_tiny").train() for _ in range(2)]
+    teacher = TeacherEnsemble(members).train()  # asking for training mode leaves it in eval mode
+    assert not teacher.training and not any(member.training for member in teacher.members)
+    assert not any(parameter.requires_grad for parameter in teacher.parameters())
+    batch = torch.randn(4, 1, 48, 48)
+    with torch.no_grad():
+        expected = (members[0](batch) + members[1](batch)) / 2
+    logits = teacher(batch)
+    torch.testing.assert_close(logits, expected)
+    assert not logits.requires_grad
+    with pytest.raises(ValueError, match="at least one teacher"):
+        TeacherEnsemble([])
+
+
+def test_load_teacher_checks_the_preprocessing(trained_run, tmp_path):
+    out, _ = trained_run
+    cpu = torch.device("cpu")
+    teacher = load_teacher(out / "best.pt", TINY.preprocess, cpu)
+    assert len(teacher.members) == 1
+    with pytest.raises(ValueError, match="one preprocessing"):
+        load_teacher(out / "best.pt", PreprocessConfig(input_size=64), cpu)
+    with pytest.raises(CheckpointError, match="teacher checkpoint not found"):
+        load_teacher([out / "best.pt", tmp_path / "missing.pt"], TINY.preprocess, cpu)
+
+
+def test_consistent_distillation_with_mixup_trains_the_student(trained_run, data_dir, tmp_path):
+    out, _ = trained_run
+    student = TINY.with_overrides(
+        model="vgg_fer_fast", epochs=2, teacher=str(out / "best.pt"), distill_consistent=True, distill_alpha=1.0,
+        distill_temperature=1.0, **{"augment.mixup_alpha": 0.4, "augment.mix_prob": 1.0},
+    )
+    fit(student, data_dir, tmp_path / "student", device="cpu")
+    losses = [float(row["train_loss"]) for row in read_log(tmp_path / "student" / "log.csv")]
+    assert losses[1] < losses[0], losses  # alpha 1: the KL divergence to the teacher on the mixed batches
+    assert not (tmp_path / "cache" / "distill").exists()  # no cached logits: the teacher scored every batch
+    assert load_checkpoint(tmp_path / "student" / "best.pt")["meta"]["config"]["distill_consistent"] is True
 
 
 def test_ensemble_teacher_averages_its_members_logits(trained_run, data_dir, tmp_path):

@@ -21,6 +21,9 @@ class TrainConfig:
     teacher: str | list[str] = ""  # checkpoint(s) to distil from (several: their mean logits); "" = labels only
     distill_alpha: float = 0.7  # weight of the teacher's soft targets in the loss (with ``teacher``)
     distill_temperature: float = 2.0
+    # True: the teacher scores the very augmented (and mixed) batch the student sees, every step
+    # ("consistent teaching", Beyer et al. 2022); False: its cached logits of the clean images.
+    distill_consistent: bool = False
     epochs: int = 30
     batch_size: int = 128
     optimizer: str = "sgd"  # sgd (nesterov) | adamw
@@ -58,8 +61,12 @@ class TrainConfig:
         except TypeError as error:  # an unknown preprocess/augment key
             raise ValueError(f"bad preprocess/augment config: {error}") from error
         config = cls(**values)
-        if config.teacher and (config.augment.mixup_alpha > 0 or config.augment.cutmix_alpha > 0):
-            raise ValueError("distillation (teacher) cannot be combined with mixup/cutmix")
+        mixing = config.augment.mixup_alpha > 0 or config.augment.cutmix_alpha > 0
+        if config.teacher and mixing and not config.distill_consistent:
+            raise ValueError("distillation from cached teacher logits cannot be combined with mixup/cutmix "
+                             "(set distill_consistent: true to have the teacher score the mixed batch)")
+        if config.distill_consistent and not config.teacher:
+            raise ValueError("distill_consistent needs a teacher")
         return config
 
     @classmethod

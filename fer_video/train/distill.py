@@ -6,6 +6,11 @@ an ensemble teacher (several checkpoints) gives the mean of its members' logits.
 trains on augmented views against
 ``(1 - alpha) * cross-entropy(labels) + alpha * T^2 * KL(teacher_T || student_T)`` (Hinton et al., 2015),
 where ``_T`` means softmax at temperature ``T``.
+
+With ``distill_consistent`` the teacher (:class:`TeacherEnsemble`) instead scores, at every step,
+the very augmented batch the student sees, so that the student matches the teacher's function on
+blurred, re-framed and mixed faces too, not only on the clean training images ("consistent
+teaching": Beyer et al., 2022, *Knowledge distillation: A good teacher is patient and consistent*).
 """
 
 from __future__ import annotations
@@ -22,7 +27,7 @@ from torch import nn
 
 from fer_video.cache import cache_dir
 from fer_video.checkpoint import CheckpointError, file_sha256, load_checkpoint, model_from_checkpoint
-from fer_video.preprocess import preprocess_config
+from fer_video.preprocess import PreprocessConfig, preprocess_config
 from fer_video.classifier import predict_logits_and_features
 
 
@@ -78,3 +83,43 @@ def _single_teacher_logits(teacher_path: str | os.PathLike, images: np.ndarray, 
     torch.save({"teacher": str(teacher_path), "logits": logits}, partial)
     partial.replace(cache_path)
     return logits
+
+
+class TeacherEnsemble(nn.Module):
+    """Frozen teacher checkpoint(s) in eval mode; ``forward`` gives the mean of their logits."""
+
+    def __init__(self, members: Sequence[nn.Module]) -> None:
+        super().__init__()
+        if not members:
+            raise ValueError("distillation needs at least one teacher checkpoint")
+        self.members = nn.ModuleList(members).eval().requires_grad_(False)
+
+    def train(self, mode: bool = True) -> TeacherEnsemble:
+        return super().train(False)  # a teacher always keeps its BatchNorm statistics and no dropout
+
+    @torch.no_grad()
+    def forward(self, batch: torch.Tensor) -> torch.Tensor:
+        return torch.stack([member(batch).float() for member in self.members]).mean(dim=0)
+
+
+def load_teacher(
+    teacher: str | os.PathLike | Sequence[str | os.PathLike],
+    preprocess: PreprocessConfig,
+    device: torch.device,
+    channels_last: bool = False,
+) -> TeacherEnsemble:
+    """The teacher checkpoint(s) as one frozen module on ``device``; each must take the student's
+    ``preprocess`` (the batch is normalised once, for both)."""
+    paths = [teacher] if isinstance(teacher, (str, os.PathLike)) else list(teacher)
+    members = []
+    for path in paths:
+        if not os.path.isfile(path):
+            raise CheckpointError(f"teacher checkpoint not found: {path}")
+        model, meta = model_from_checkpoint(load_checkpoint(path), device)
+        if preprocess_config(meta) != preprocess:
+            raise ValueError(
+                f"teacher {path} takes {preprocess_config(meta)}, the student {preprocess}: consistent "
+                "distillation needs one preprocessing"
+            )
+        members.append(model.to(memory_format=torch.channels_last) if channels_last else model)
+    return TeacherEnsemble(members)

@@ -59,13 +59,15 @@ def train_one_epoch(
     context: DistributedContext = SINGLE_PROCESS,
     step_callback: Callable[[int, float], None] | None = None,
     teacher_logits: torch.Tensor | None = None,
+    teacher: nn.Module | None = None,
 ) -> dict[str, float]:
     """One pass over ``images`` (uint8, N x H x W) in shuffled batches; returns mean loss and accuracy.
 
     ``batch_size`` is the global batch: with several processes (``context``) all draw the same
     permutation and each trains on its slice of every batch; loss and accuracy are summed over all.
     ``step_callback(step, loss)`` gets the optimizer step count and that step's mean loss over the global batch.
-    ``teacher_logits`` (N x C, with a distillation ``criterion``): the teacher's logits per training image.
+    ``teacher_logits`` (N x C, with a distillation ``criterion``): the teacher's logits per training image;
+    or ``teacher``: a frozen module that scores each augmented batch itself (consistent distillation).
     """
     model.train()
     order = torch.randperm(len(labels))
@@ -85,10 +87,12 @@ def train_one_epoch(
                 batch = batch.contiguous(memory_format=torch.channels_last)
             with torch.autocast(device.type, dtype=torch.bfloat16, enabled=amp):
                 logits = model(batch)
-                if teacher_logits is None:
-                    loss = criterion(logits.float(), mixed_target)
-                else:
+                if teacher is not None:
+                    loss = criterion(logits.float(), mixed_target, teacher(batch))
+                elif teacher_logits is not None:
                     loss = criterion(logits.float(), mixed_target, teacher_logits[index].to(device))
+                else:
+                    loss = criterion(logits.float(), mixed_target)
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             optimizer.step()

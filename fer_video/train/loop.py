@@ -30,7 +30,7 @@ from fer_video.train.distributed import (
     main_process_first,
     wrap_model,
 )
-from fer_video.train.distill import DistillationLoss, teacher_logits
+from fer_video.train.distill import DistillationLoss, load_teacher, teacher_logits
 from fer_video.train.engine import evaluate, set_seed, train_one_epoch, warmup_cosine
 from fer_video.transforms import TrainAugment, build_mix
 
@@ -131,9 +131,12 @@ def _fit(
     weight = class_weights(train.labels, config.class_balance)
     weight = None if weight is None else weight.to(run_device)
     criterion: nn.Module = nn.CrossEntropyLoss(weight=weight, label_smoothing=config.label_smoothing)
-    soft_targets = None
+    soft_targets, teacher = None, None
     if config.teacher:
         criterion = DistillationLoss(config.distill_alpha, config.distill_temperature, config.label_smoothing, weight)
+    if config.distill_consistent:
+        teacher = load_teacher(config.teacher, config.preprocess, run_device, config.channels_last)
+    elif config.teacher:
         with main_process_first(context):  # rank 0 computes and caches the teacher's logits, the others read them
             soft_targets = teacher_logits(config.teacher, train.images, run_device)
     augment = TrainAugment(config.augment, config.preprocess)
@@ -174,7 +177,7 @@ def _fit(
         train_stats = train_one_epoch(
             parallel_model, images, labels, augment, mix, criterion, optimizer, scheduler, run_device,
             config.batch_size, ema, config.channels_last, amp, description=f"epoch {epoch + 1}/{config.epochs}",
-            context=context, step_callback=step_callback, teacher_logits=soft_targets,
+            context=context, step_callback=step_callback, teacher_logits=soft_targets, teacher=teacher,
         )
         broadcast_buffers(model, context)  # every rank scores (and rank 0 saves) rank 0's BatchNorm statistics
         val_stats = evaluate(

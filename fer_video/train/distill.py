@@ -60,15 +60,22 @@ def teacher_logits(
     """The teacher's flip-averaged logits (N, C) on uint8 ``images`` (N, H, W); with several teacher
     checkpoints (an ensemble), the mean of their logits. Each teacher's are computed once per
     (teacher file, images) and then read from the cache."""
-    paths = [teacher] if isinstance(teacher, (str, os.PathLike)) else list(teacher)
-    if not paths:
-        raise ValueError("distillation needs at least one teacher checkpoint")
+    paths = teacher_paths(teacher)
     return torch.stack([_single_teacher_logits(path, images, device) for path in paths]).mean(dim=0)
 
 
+def teacher_paths(teacher: str | os.PathLike | Sequence[str | os.PathLike]) -> list[str | os.PathLike]:
+    """The teacher checkpoint file(s) as a non-empty list of existing files (a clear error otherwise)."""
+    paths = [teacher] if isinstance(teacher, (str, os.PathLike)) else list(teacher)
+    if not paths:
+        raise ValueError("distillation needs at least one teacher checkpoint")
+    missing = [path for path in paths if not os.path.isfile(path)]
+    if missing:
+        raise CheckpointError(f"teacher checkpoint not found: {missing[0]}")
+    return paths
+
+
 def _single_teacher_logits(teacher_path: str | os.PathLike, images: np.ndarray, device: torch.device) -> torch.Tensor:
-    if not os.path.isfile(teacher_path):
-        raise CheckpointError(f"teacher checkpoint not found: {teacher_path}")
     key = hashlib.sha256(f"{file_sha256(teacher_path)}:".encode() + np.ascontiguousarray(images).data).hexdigest()
     cache_path = cache_dir() / "distill" / f"{key[:32]}.pt"
     if cache_path.is_file():
@@ -110,11 +117,8 @@ def load_teacher(
 ) -> TeacherEnsemble:
     """The teacher checkpoint(s) as one frozen module on ``device``; each must take the student's
     ``preprocess`` (the batch is normalised once, for both)."""
-    paths = [teacher] if isinstance(teacher, (str, os.PathLike)) else list(teacher)
     members = []
-    for path in paths:
-        if not os.path.isfile(path):
-            raise CheckpointError(f"teacher checkpoint not found: {path}")
+    for path in teacher_paths(teacher):
         model, meta = model_from_checkpoint(load_checkpoint(path), device)
         if preprocess_config(meta) != preprocess:
             raise ValueError(

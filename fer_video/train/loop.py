@@ -134,11 +134,11 @@ def _fit(
     soft_targets, teacher = None, None
     if config.teacher:
         criterion = DistillationLoss(config.distill_alpha, config.distill_temperature, config.label_smoothing, weight)
-    if config.distill_consistent:
-        teacher = load_teacher(config.teacher, config.preprocess, run_device, config.channels_last)
-    elif config.teacher:
-        with main_process_first(context):  # rank 0 computes and caches the teacher's logits, the others read them
-            soft_targets = teacher_logits(config.teacher, train.images, run_device)
+        if config.distill_consistent:  # the teacher scores every augmented batch itself
+            teacher = load_teacher(config.teacher, config.preprocess, run_device, config.channels_last)
+        else:
+            with main_process_first(context):  # rank 0 computes and caches the logits, the others read them
+                soft_targets = teacher_logits(config.teacher, train.images, run_device)
     augment = TrainAugment(config.augment, config.preprocess)
     mix = build_mix(config.augment, len(CLASSES))
     amp = use_bf16_autocast(run_device, config.amp, config.cpu_bf16)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from fer_video.video.tracker import TENTATIVE, IouTracker, iou_matrix
+from fer_video.video.tracker import SURE_FACE_SCORE, TENTATIVE, IouTracker, iou_matrix
 
 
 def box(cx: float, cy: float, size: float = 60.0) -> list[float]:
@@ -106,3 +106,30 @@ def test_invalid_settings_are_rejected():
         IouTracker(iou_threshold=0)
     with pytest.raises(ValueError):
         IouTracker(min_hits=0)
+
+
+def test_a_face_without_a_sure_detection_needs_unsure_hits_to_start_a_track():
+    tracker = IouTracker(min_hits=2, unsure_hits=4)
+    unsure, sure = SURE_FACE_SCORE - 0.03, SURE_FACE_SCORE + 0.01
+    ids = []
+    for step in range(5):
+        scores = np.array([unsure, sure if step == 1 else unsure])
+        ids.append(tracker.update(np.array([box(100 + step, 100), box(400, 300)]), scores))
+    assert [int(i[0]) for i in ids] == [TENTATIVE, TENTATIVE, TENTATIVE, 2, 2]  # 4 unsure sightings
+    assert [int(i[1]) for i in ids] == [TENTATIVE, 1, 1, 1, 1]  # one sure sighting of two is enough
+
+
+def test_missing_scores_count_as_sure():
+    tracker = IouTracker(min_hits=2, unsure_hits=10)
+    tracker.update(np.array([box(100, 100)]), np.array([np.nan]))
+    assert list(tracker.update(np.array([box(101, 100)]), np.array([np.nan]))) == [1]
+    other = IouTracker(min_hits=2, unsure_hits=10)
+    other.update(np.array([box(100, 100)]))
+    assert list(other.update(np.array([box(101, 100)]))) == [1]
+
+
+def test_unsure_hits_and_scores_are_checked():
+    with pytest.raises(ValueError, match="unsure_hits"):
+        IouTracker(min_hits=3, unsure_hits=2)
+    with pytest.raises(ValueError, match="one score per box"):
+        IouTracker().update(np.array([box(100, 100)]), np.array([0.99, 0.98]))

@@ -44,9 +44,11 @@ class FaceTrackAnalyzer:
     the PyTorch GRU or its ONNX Runtime step, see :func:`~fer_video.video.pipeline.load_shipped_gru`),
     ``hysteresis`` the rule holding the shown label (``None``: the top emotion);
     a face unseen for more than ``max_gap_frames`` analysed frames ends its track; ``min_hits``
-    sightings in a row confirm a new face. With ``stabilize``, each track's box and landmarks are
-    smoothed over time (:class:`~fer_video.video.stabilizer.FaceStabilizer`, analysed frames
-    ``frame_interval_s`` apart) before the face is aligned. Stage times go to ``timer``.
+    sightings in a row confirm a new face, ``unsure_hits`` when none of them scored
+    :data:`~fer_video.video.tracker.SURE_FACE_SCORE` (see :class:`~fer_video.video.tracker.IouTracker`).
+    With ``stabilize``, each track's box and landmarks are smoothed over time
+    (:class:`~fer_video.video.stabilizer.FaceStabilizer`, analysed frames ``frame_interval_s``
+    apart) before the face is aligned. Stage times go to ``timer``.
     """
 
     def __init__(
@@ -57,6 +59,7 @@ class FaceTrackAnalyzer:
         detect_every: int = 1,
         max_gap_frames: int = 10,
         min_hits: int = 2,
+        unsure_hits: int = 5,
         timer: StageTimer | None = None,
         stabilize: bool = False,
         frame_interval_s: float = 0.1,
@@ -69,7 +72,7 @@ class FaceTrackAnalyzer:
         self.classes = tuple(recognizer.classes)
         self.detect_every = detect_every
         self._refine = getattr(recognizer.detector, "refine", None)
-        self.tracker = IouTracker(min_hits=min_hits)
+        self.tracker = IouTracker(min_hits=min_hits, unsure_hits=max(min_hits, unsure_hits))
         self.set_max_gap(max_gap_frames)
         self.timer = timer or StageTimer()
         self.stabilize = stabilize
@@ -139,7 +142,7 @@ class FaceTrackAnalyzer:
                 nan = np.full((len(ids), 5, 2), np.nan, np.float32)
                 faces = FaceDetections(boxes, np.full(len(ids), np.nan, np.float32), nan)
             else:
-                track_ids = self.tracker.update(detections.boxes)
+                track_ids = self.tracker.update(detections.boxes, detections.scores)
                 keep = track_ids != TENTATIVE
                 ids = [int(i) for i in track_ids[keep]]
                 faces = detections.select(keep)

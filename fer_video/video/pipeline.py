@@ -47,6 +47,9 @@ MAX_GAP_S = 1.0
 #: A new face becomes a track once seen for this long (and at least twice): at high analysis rates,
 #: one-off false detections at the frame's edge last a frame or two (results/bench_video.md).
 MIN_TRACK_S = 0.1
+#: ... or this long when none of its detections was sure (tracker.SURE_FACE_SCORE): a false face on
+#: a collar at the frame's edge scored 0.94-0.96 for 0.1 s of the benchmark clip.
+MIN_UNSURE_TRACK_S = 0.5
 #: Analysed frames decoded and processed together, at most ...
 CHUNK_FRAMES = 32
 #: ... and at most this many bytes of decoded frames (4K video gets smaller chunks).
@@ -252,16 +255,20 @@ def make_analyzer(
 ) -> FaceTrackAnalyzer:
     """An analyzer whose tracks survive :data:`MAX_GAP_S` seconds without being seen and start after
     :data:`MIN_TRACK_S` seconds of sightings (at least two analysed frames, which keeps one-off
-    false detections out; a video of ``frames_to_analyse`` frames, fewer than that, needs a face
-    in each of them: a one-frame video still shows its face)."""
+    false detections out; :data:`MIN_UNSURE_TRACK_S` when no detection was sure; a video of
+    ``frames_to_analyse`` frames, fewer than that, needs a face in each of them: a one-frame video
+    still shows its face)."""
     own_rate = source.info.fps or 30.0
     rate = min(options.fps, own_rate) if options.fps > 0 else own_rate
     min_hits = max(2, round(MIN_TRACK_S * rate))
+    unsure_hits = max(min_hits, round(MIN_UNSURE_TRACK_S * rate))
     if frames_to_analyse is not None:
         min_hits = max(1, min(min_hits, frames_to_analyse))
+        unsure_hits = max(1, min(unsure_hits, frames_to_analyse))
     hysteresis = default_hysteresis(options.smoothing) if options.hysteresis else None
     return FaceTrackAnalyzer(
-        recognizer, options.smoothing, gru, options.detect_every, max_gap_frames(rate), min_hits=min_hits, timer=timer,
+        recognizer, options.smoothing, gru, options.detect_every, max_gap_frames(rate), min_hits=min_hits,
+        unsure_hits=unsure_hits, timer=timer,
         stabilize=options.stabilize, frame_interval_s=1.0 / rate, hysteresis=hysteresis,
     )  # fmt: skip
 

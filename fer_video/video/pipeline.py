@@ -48,7 +48,8 @@ MAX_GAP_S = 1.0
 #: one-off false detections at the frame's edge last a frame or two (results/bench_video.md).
 MIN_TRACK_S = 0.1
 #: ... or this long when none of its detections was sure (tracker.SURE_FACE_SCORE): a false face on
-#: a collar at the frame's edge scored 0.94-0.96 for 0.1 s of the benchmark clip.
+#: a collar at the frame's edge scored 0.94-0.96 for 0.1 s of the benchmark clip
+#: (results/bench_video_hmm_xeon_amx.md).
 MIN_UNSURE_TRACK_S = 0.5
 #: Analysed frames decoded and processed together, at most ...
 CHUNK_FRAMES = 32

@@ -83,6 +83,11 @@ def test_export_is_cached_by_checkpoint_hash_and_redone_when_broken(onnx_classif
     assert read_metadata(classifier_onnx(default_cnn_path()))["kind"] == "classifier"  # redone
 
 
+def test_sessions_plan_no_memory_pattern_per_input_shape(onnx_classifier):
+    """Batch sizes change from frame to frame in video; a pattern kept per shape made memory grow."""
+    assert onnx_classifier.backend.session.get_session_options().enable_mem_pattern is False
+
+
 def test_onnx_matches_torch_on_real_publictest_crops(torch_classifier, onnx_classifier, publictest):
     crops, labels = publictest
     assert onnx_classifier.backend_name == "onnx" and torch_classifier.backend_name == "torch"

@@ -31,6 +31,11 @@ def open_session(
     options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
     options.intra_op_num_threads = threads or default_threads()
     options.inter_op_num_threads = 1
+    # A memory pattern is planned and kept for each new set of input shapes; MTCNN's candidate batches
+    # and the CNN's face batches change size from frame to frame, so a video's peak memory grew with
+    # its length (606 MB for 2 min of 640x360 against 482 MB with it off, at the same speed:
+    # results/bench_memory.md).
+    options.enable_mem_pattern = False
     options.log_severity_level = 3  # errors only; they are raised as exceptions anyway
     if metadata.get("precision") == "int8":
         # Only the first conv is float32 there (fer_video.export.quantize); the NCHWc layout ONNX

@@ -35,7 +35,7 @@ from fer_video.video import (
 )
 from fer_video.video.decode import sample_indices
 from fer_video.video.encode import AnnotatedVideoWriter
-from fer_video.video.pipeline import max_gap_frames
+from fer_video.video.pipeline import max_gap_frames, track_birth_hits
 from fer_video.video.tracker import iou_matrix
 from test_pretrained import write_tiny_model
 
@@ -390,6 +390,20 @@ def test_live_analyzer_keeps_ids_and_resets_on_a_new_stream(astronaut, recognize
 def test_max_gap_frames_ignores_a_rate_a_hair_above_a_whole_number():
     rates = (0.5, 10.0, 1 / 0.09999999999, 1 / 0.10000000001, 10.5, 30.0)
     assert [max_gap_frames(rate) for rate in rates] == [1, 10, 10, 10, 11, 30]
+
+
+def test_track_birth_takes_the_same_time_at_any_rate():
+    assert [track_birth_hits(rate) for rate in (2.0, 10.0, 30.0)] == [(2, 2), (2, 5), (3, 15)]
+    assert track_birth_hits(30.0, frames_to_analyse=4) == (3, 4)
+    assert track_birth_hits(30.0, frames_to_analyse=1) == (1, 1)  # a one-frame video shows its face
+
+
+def test_a_new_face_in_a_30_fps_stream_starts_its_track_after_as_long_as_in_a_file(astronaut, recognizer):
+    """0.1 s of sure sightings: the 3rd frame at 30 fps (the 2nd at 10 fps, as in the test above)."""
+    live = LiveAnalyzer(recognizer, smoothing="ema", hysteresis=False)
+    frames = astronaut_frames(astronaut, 36, gap=range(30))
+    ids = [[s.track_id for s in live.process(frame, i / 30)] for i, frame in enumerate(frames)]
+    assert ids[30] == ids[31] == [] and ids[32:] == [[1]] * 4
 
 
 def test_live_tracks_end_after_the_same_gap_as_files_when_only_detections_update_them(astronaut):

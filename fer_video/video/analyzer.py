@@ -86,6 +86,11 @@ class FaceTrackAnalyzer:
         frames_per_update = self.detect_every if self._refine is None else 1
         self.tracker.max_misses = max(1, math.ceil(max_gap_frames / frames_per_update))
 
+    def set_track_birth(self, min_hits: int, unsure_hits: int) -> None:
+        """A new face starts its track after ``min_hits`` sightings in a row, or ``unsure_hits`` when
+        none of them was sure (see :class:`~fer_video.video.tracker.IouTracker`)."""
+        self.tracker.set_birth(min_hits, max(min_hits, unsure_hits))
+
     def reset(self) -> None:
         """Forget all faces (a new video or stream)."""
         self.tracker.reset()

@@ -9,7 +9,7 @@ from fer_video.recognizer import EmotionRecognizer
 from fer_video.temporal import DEFAULT_LIVE_SMOOTHING, GruModel, require_online
 from fer_video.temporal.hysteresis import default_hysteresis
 from fer_video.video.analyzer import FaceTrackAnalyzer
-from fer_video.video.pipeline import load_shipped_gru, max_gap_frames
+from fer_video.video.pipeline import load_shipped_gru, max_gap_frames, track_birth_hits
 from fer_video.video.state import TrackState
 
 #: Frame rate assumed until two frames' times have been seen.
@@ -20,7 +20,8 @@ class LiveAnalyzer:
     """Online face tracking + temporal smoothing for frames that arrive one by one.
 
     Frames may come at any rate: a face unseen for :data:`~fer_video.video.pipeline.MAX_GAP_S`
-    seconds (judged from the recent frame rate) ends its track. A frame whose time goes
+    seconds (judged from the recent frame rate) ends its track, and a new face starts one after as
+    many seconds of sightings as in a file (:func:`~fer_video.video.pipeline.track_birth_hits`). A frame whose time goes
     backwards starts a new stream (:meth:`reset`). ``detect_every``: a full face detection on
     every k-th frame, tracked faces re-checked in between (see :class:`FaceTrackAnalyzer`);
     ``smoothing`` one of :data:`fer_video.temporal.ONLINE_SMOOTHING_KINDS` (default ``hmm-online``);
@@ -63,6 +64,7 @@ class LiveAnalyzer:
                 self._rate = 0.8 * self._rate + 0.2 * (1.0 / step)
         self._last_time = time_s
         self.analyzer.set_max_gap(max_gap_frames(self._rate))
+        self.analyzer.set_track_birth(*track_birth_hits(self._rate))
         return self.analyzer.process([frame])[0]
 
     def reset(self) -> None:

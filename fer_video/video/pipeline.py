@@ -71,6 +71,19 @@ def max_gap_frames(rate: float) -> int:
     return max(1, math.ceil(MAX_GAP_S * rate - 1e-6))
 
 
+def track_birth_hits(rate: float, frames_to_analyse: int | None = None) -> tuple[int, int]:
+    """Sightings in a row that start a new face's track at ``rate`` analysed frames per second:
+    :data:`MIN_TRACK_S` worth after a sure detection and :data:`MIN_UNSURE_TRACK_S` worth without
+    one, at least two; a video of ``frames_to_analyse`` frames, fewer than that, needs a face in
+    each of them (a one-frame video still shows its face)."""
+    min_hits = max(2, round(MIN_TRACK_S * rate))
+    unsure_hits = max(min_hits, round(MIN_UNSURE_TRACK_S * rate))
+    if frames_to_analyse is not None:
+        min_hits = max(1, min(min_hits, frames_to_analyse))
+        unsure_hits = max(1, min(unsure_hits, frames_to_analyse))
+    return min_hits, unsure_hits
+
+
 @dataclass(kw_only=True)
 class AnalysisOptions:
     """What analysing a file and a live source share. ``fps``: analysed frames per second (0: every
@@ -254,18 +267,11 @@ def make_analyzer(
     timer: StageTimer,
     frames_to_analyse: int | None = None,
 ) -> FaceTrackAnalyzer:
-    """An analyzer whose tracks survive :data:`MAX_GAP_S` seconds without being seen and start after
-    :data:`MIN_TRACK_S` seconds of sightings (at least two analysed frames, which keeps one-off
-    false detections out; :data:`MIN_UNSURE_TRACK_S` when no detection was sure; a video of
-    ``frames_to_analyse`` frames, fewer than that, needs a face in each of them: a one-frame video
-    still shows its face)."""
+    """An analyzer whose tracks survive :data:`MAX_GAP_S` seconds without being seen and start as
+    :func:`track_birth_hits` says (one-off false detections never become tracks)."""
     own_rate = source.info.fps or 30.0
     rate = min(options.fps, own_rate) if options.fps > 0 else own_rate
-    min_hits = max(2, round(MIN_TRACK_S * rate))
-    unsure_hits = max(min_hits, round(MIN_UNSURE_TRACK_S * rate))
-    if frames_to_analyse is not None:
-        min_hits = max(1, min(min_hits, frames_to_analyse))
-        unsure_hits = max(1, min(unsure_hits, frames_to_analyse))
+    min_hits, unsure_hits = track_birth_hits(rate, frames_to_analyse)
     hysteresis = default_hysteresis(options.smoothing) if options.hysteresis else None
     return FaceTrackAnalyzer(
         recognizer, options.smoothing, gru, options.detect_every, max_gap_frames(rate), min_hits=min_hits,

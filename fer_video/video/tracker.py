@@ -86,17 +86,23 @@ class IouTracker:
     ) -> None:
         if not 0 < iou_threshold <= 1:
             raise ValueError(f"iou_threshold must be in (0, 1], got {iou_threshold}")
-        if max_misses < 0 or min_hits < 1:
-            raise ValueError(f"need max_misses >= 0 and min_hits >= 1, got {max_misses} and {min_hits}")
-        unsure_hits = min_hits if unsure_hits is None else unsure_hits
-        if unsure_hits < min_hits:
-            raise ValueError(f"unsure_hits ({unsure_hits}) must be at least min_hits ({min_hits})")
+        if max_misses < 0:
+            raise ValueError(f"need max_misses >= 0, got {max_misses}")
         self.iou_threshold = iou_threshold
         self.max_misses = max_misses
-        self.min_hits = min_hits
-        self.unsure_hits = unsure_hits
+        self.set_birth(min_hits, unsure_hits)
         self.tracks: list[Track] = []
         self._next_id = 1
+
+    def set_birth(self, min_hits: int, unsure_hits: int | None = None) -> None:
+        """Consecutive sightings that confirm a new face: ``min_hits`` when one of them was sure,
+        ``unsure_hits`` (default ``min_hits``) when none was; tentative faces count on."""
+        unsure_hits = min_hits if unsure_hits is None else unsure_hits
+        if min_hits < 1:
+            raise ValueError(f"need min_hits >= 1, got {min_hits}")
+        if unsure_hits < min_hits:
+            raise ValueError(f"unsure_hits ({unsure_hits}) must be at least min_hits ({min_hits})")
+        self.min_hits, self.unsure_hits = min_hits, unsure_hits
 
     def reset(self) -> None:
         """Forget every track; ids start again at 1."""

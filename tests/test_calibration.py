@@ -18,6 +18,7 @@ from fer_video.cli import main
 from fer_video.constants import CLASSES
 from fer_video.evaluate.calibrate import calibrate_checkpoint, retarget_gru
 from fer_video.evaluate.calibration import (
+    confidence_ece,
     expected_calibration_error,
     fit_temperature,
     negative_log_likelihood,
@@ -68,6 +69,17 @@ def test_ece_and_bins_follow_the_definition():
     assert expected_calibration_error(probs, labels, bins=5) == pytest.approx(expected)
     with pytest.raises(ValueError, match="labels must lie in"):
         expected_calibration_error(probs, np.array([0, 1, 2, 0, 0, 0]))
+
+
+def test_ece_of_stated_confidences_for_answers_that_are_not_the_top_label():
+    """A label held by hysteresis is shown with its own (not the top) probability."""
+    confidence = np.array([0.3, 0.3, 0.9, 0.9])
+    assert confidence_ece(confidence, np.array([True, True, True, False]), bins=5) == pytest.approx(
+        (2 * abs(1.0 - 0.3) + 2 * abs(0.5 - 0.9)) / 4
+    )
+    assert confidence_ece(np.full(10, 0.7), np.arange(10) < 7) == pytest.approx(0.0)
+    with pytest.raises(ValueError, match="confidence"):
+        confidence_ece(np.array([]), np.array([], bool))
 
 
 @pytest.fixture()

@@ -46,10 +46,10 @@ def test_read_clip_set_errors(clips, tmp_path):
             read_clip_set(str(spec), CLASSES)
 
 
-def timeline_labels(out) -> pd.Series:
+def main_track_rows(out) -> pd.DataFrame:
     timeline = pd.read_csv(out / "timeline.csv")
     main_track = timeline["track_id"].value_counts().idxmax()
-    return timeline[timeline["track_id"] == main_track]["label"].reset_index(drop=True)
+    return timeline[timeline["track_id"] == main_track].reset_index(drop=True)
 
 
 @pytest.mark.usefixtures("one_torch_thread")
@@ -63,8 +63,12 @@ def test_eval_video_scores_what_the_video_command_shows(clips, tmp_path, monkeyp
     per_clip = pd.read_csv(out / "clips.csv").fillna({"dominant": "", "label": ""})
     assert set(per_clip["smoothing"].str.split(" ").str[0]) == {"hmm", "hmm-online", "none", "ema"}
     for kind in ("hmm", "none"):
-        shown = timeline_labels(annotate_video(clips / "face.mp4", tmp_path / kind, VideoOptions(smoothing=kind, write_video=False, backend="torch")).out_dir)
+        options = VideoOptions(smoothing=kind, write_video=False, backend="torch")
+        rows = main_track_rows(annotate_video(clips / "face.mp4", tmp_path / kind, options).out_dir)
+        shown = rows["label"]
+        confidence = [row[label] for label, (_, row) in zip(shown, rows.iterrows())]  # the shown label's probability
         row = per_clip[(per_clip["clip"] == "face.mp4") & (per_clip["smoothing"] == kind)].iloc[0]
+        assert row["mean_confidence"] == pytest.approx(np.mean(confidence), abs=1e-4)
         assert row["frame_acc"] == pytest.approx(np.mean(shown == "happy"), abs=1e-4)
         assert row["switches_per_min"] * row["duration_s"] / 60 == pytest.approx(int((shown != shown.shift()).sum() - 1), abs=1e-3)
         assert row["dominant"] == shown.value_counts().idxmax()
@@ -72,6 +76,9 @@ def test_eval_video_scores_what_the_video_command_shows(clips, tmp_path, monkeyp
     assert (empty["face_share"] == 0).all() and (empty["dominant"] == "").all()
     summary = pd.read_csv(out / "summary.csv")
     assert set(summary["set"]) == {str(clips / "labels.csv"), str(clips / "empty.mp4")}
+    labelled = summary[summary["set"] == str(clips / "labels.csv")]
+    assert labelled["confidence_ece"].between(0, 1).all() and labelled["shown_confidence"].between(0, 1).all()
+    assert summary[summary["set"] == str(clips / "empty.mp4")]["confidence_ece"].isna().all()  # no labels
     assert "ema (tuned, alpha" in (out / "report.md").read_text()
     assert main(args) == 2 and "--overwrite" in capsys.readouterr().err  # a report is never clobbered
     assert main([*args, "--overwrite"]) == 0  # from the trace cache this time

@@ -43,7 +43,24 @@ def reliability_bins(probs: np.ndarray, labels: np.ndarray, bins: int = ECE_BINS
     """Per equal-width bin of top-label confidence (``lower < confidence <= upper``; the first bin
     also takes 0): ``count``, mean ``confidence`` and ``accuracy`` (0 for an empty bin)."""
     probs, labels = _check(probs, labels)
-    confidence, correct = probs.max(axis=1), probs.argmax(axis=1) == labels
+    return confidence_bins(probs.max(axis=1), probs.argmax(axis=1) == labels, bins)
+
+
+def confidence_ece(confidence: np.ndarray, correct: np.ndarray, bins: int = ECE_BINS) -> float:
+    """ECE of stated confidences (N,) against whether each answer was right (N,): for answers
+    that are not the top label of a probability vector, such as a label held by hysteresis."""
+    table = confidence_bins(confidence, correct, bins)
+    count = np.asarray(table["count"], dtype=float)
+    gap = np.abs(np.asarray(table["accuracy"]) - np.asarray(table["confidence"]))
+    return float((count * gap).sum() / count.sum())
+
+
+def confidence_bins(confidence: np.ndarray, correct: np.ndarray, bins: int = ECE_BINS) -> dict[str, list[float]]:
+    """:func:`reliability_bins` of stated confidences (N,) in [0, 1] and right/wrong answers (N,)."""
+    confidence, correct = np.asarray(confidence, dtype=np.float64), np.asarray(correct, dtype=bool)
+    if confidence.ndim != 1 or len(confidence) == 0 or correct.shape != confidence.shape:
+        shapes = f"{confidence.shape} and {correct.shape}"
+        raise ValueError(f"expected confidence (N,) and correct (N,) with N > 0, got {shapes}")
     edges = np.linspace(0.0, 1.0, bins + 1)
     index = np.clip(np.searchsorted(edges, confidence, side="left") - 1, 0, bins - 1)
     count = np.bincount(index, minlength=bins)
@@ -59,10 +76,8 @@ def reliability_bins(probs: np.ndarray, labels: np.ndarray, bins: int = ECE_BINS
 
 def expected_calibration_error(probs: np.ndarray, labels: np.ndarray, bins: int = ECE_BINS) -> float:
     """Top-label ECE: sum over bins of (share of samples) x |accuracy - mean confidence|."""
-    table = reliability_bins(probs, labels, bins)
-    count = np.asarray(table["count"], dtype=float)
-    gap = np.abs(np.asarray(table["accuracy"]) - np.asarray(table["confidence"]))
-    return float((count * gap).sum() / count.sum())
+    probs, labels = _check(probs, labels)
+    return confidence_ece(probs.max(axis=1), probs.argmax(axis=1) == labels, bins)
 
 
 def ece_noise_floor(probs: np.ndarray, bins: int = ECE_BINS, draws: int = 200, seed: int = 0) -> float:

@@ -155,7 +155,7 @@ def read_clip_set(spec: str, classes: tuple[str, ...]) -> ClipSet:
     return ClipSet(spec, clips)
 
 
-def smoothed_labels(
+def shown_output(
     trace: ClipTrace,
     kind: str,
     gru=None,
@@ -163,11 +163,12 @@ def smoothed_labels(
     ema_alpha: float | None = None,
     hmm=None,
     rule=None,
-) -> np.ndarray:
+) -> tuple[np.ndarray, np.ndarray]:
     """The label ``fer-video video --smoothing kind`` shows for the clip's main track on each analysed
-    frame (class indices; meaningful where ``trace.present``): the same smoother and, unless
-    ``hysteresis`` is off or ``kind`` is ``none``, the same shown-label rule as the pipeline
-    (``hmm`` and ``rule`` replace the kind's default HMM and hysteresis settings)."""
+    frame (class indices; meaningful where ``trace.present``) and the confidence shown with it (the
+    smoothed probability of that label): the same smoother and, unless ``hysteresis`` is off or
+    ``kind`` is ``none``, the same shown-label rule as the pipeline (``hmm`` and ``rule`` replace the
+    kind's default HMM and hysteresis settings)."""
     from fer_video.temporal import DEFAULT_EMA_ALPHA, hysteresis_labels, smooth_sequence
     from fer_video.temporal.hysteresis import default_hysteresis, shown_label_rule
 
@@ -175,11 +176,18 @@ def smoothed_labels(
     alpha = DEFAULT_EMA_ALPHA if ema_alpha is None else ema_alpha
     probs = smooth_sequence(kind, trace.probs, trace.embeddings, gru, alpha, trace.present, interval, hmm)
     shown = shown_label_rule(kind, (rule or default_hysteresis(kind)) if hysteresis else None)
-    return probs.argmax(axis=1) if shown is None else hysteresis_labels(probs, trace.present, shown, interval)
+    labels = probs.argmax(axis=1) if shown is None else hysteresis_labels(probs, trace.present, shown, interval)
+    return labels, probs[np.arange(len(labels)), labels]
 
 
-#: A smoothing under test: the trace in, the main track's displayed label per analysed frame out.
-LabelFn = Callable[[ClipTrace], np.ndarray]
+def smoothed_labels(trace: ClipTrace, kind: str, gru=None, hysteresis: bool = True, ema_alpha: float | None = None,
+                    hmm=None, rule=None) -> np.ndarray:  # fmt: skip
+    """The labels of :func:`shown_output` alone."""
+    return shown_output(trace, kind, gru, hysteresis, ema_alpha, hmm, rule)[0]
+
+
+#: A smoothing under test: the trace in, the main track's shown label and confidence per analysed frame out.
+ShownFn = Callable[[ClipTrace], tuple[np.ndarray, np.ndarray]]
 
 
 def switches(labels: np.ndarray, present: np.ndarray) -> int:

@@ -1,10 +1,12 @@
 """``fer-video eval-video``: every smoothing scored on sets of real clips, as tables and a plot.
 
 Per clip and smoothing (``clips.csv``): frames, share of frames with a face, switches per minute
-of the main track's shown label, its dominant label and, for labelled clips, frame accuracy and
-whether the dominant label is right. Per set and smoothing (``summary.csv``, ``report.md``):
-dominant-label accuracy and mean frame accuracy over the labelled clips, switches per minute
-pooled over all clips (total switches / total minutes), and the mean share of frames with a face.
+of the main track's shown label, its dominant label, the mean confidence shown with it and, for
+labelled clips, frame accuracy and whether the dominant label is right. Per set and smoothing
+(``summary.csv``, ``report.md``): dominant-label accuracy and mean frame accuracy over the labelled
+clips, switches per minute pooled over all clips (total switches / total minutes), the mean share
+of frames with a face and, over the labelled clips' frames pooled, the mean shown confidence and its
+expected calibration error (does a label shown at 0.9 hold on 9 frames in 10?).
 """
 
 from __future__ import annotations
@@ -16,7 +18,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from fer_video.video.evaluation import ClipTrace, LabelFn, clip_scores, smoothed_labels
+from fer_video.evaluate.calibration import confidence_ece
+from fer_video.video.evaluation import ClipTrace, ShownFn, clip_scores, shown_output, smoothed_labels
 
 #: EMA weights searched for ``ema-tuned`` (the one with the best frame accuracy on the labelled clips).
 EMA_GRID = tuple(float(a) for a in np.round(np.geomspace(0.02, 1.0, 25), 4))
@@ -34,8 +37,8 @@ class ScoredSet:
 
 def label_functions(
     smoothings: Sequence[str], gru, hysteresis: bool, labelled: list[tuple[ClipTrace, int]], classes: Sequence[str]
-) -> tuple[dict[str, LabelFn], dict[str, object]]:
-    """A label function per smoothing name (``ema-tuned``: EMA with the weight in :data:`EMA_GRID`
+) -> tuple[dict[str, ShownFn], dict[str, object]]:
+    """A shown-output function per smoothing name (``ema-tuned``: EMA with the weight in :data:`EMA_GRID`
     that gives the best mean frame accuracy on ``labelled``, ties to fewer switches), and the
     choices made."""
     functions, chosen = {}, {}
@@ -43,9 +46,9 @@ def label_functions(
         if name == TUNED_EMA:
             alpha = tune_ema(labelled, hysteresis, len(classes))
             chosen["ema_tuned_alpha"] = alpha
-            functions[f"ema (tuned, alpha {alpha:g})"] = lambda t, a=alpha: smoothed_labels(t, "ema", None, hysteresis, a)
+            functions[f"ema (tuned, alpha {alpha:g})"] = lambda t, a=alpha: shown_output(t, "ema", None, hysteresis, a)
         else:
-            functions[name] = lambda t, k=name: smoothed_labels(t, k, gru, hysteresis)
+            functions[name] = lambda t, k=name: shown_output(t, k, gru, hysteresis)
     return functions, chosen
 
 
@@ -63,26 +66,39 @@ def tune_ema(labelled: list[tuple[ClipTrace, int]], hysteresis: bool, num_classe
 
 
 def score_sets(
-    sets: list[ScoredSet], functions: dict[str, LabelFn], classes: Sequence[str]
-) -> pd.DataFrame:
-    """One row per set, clip and smoothing (see the module docstring)."""
-    rows = []
+    sets: list[ScoredSet], functions: dict[str, ShownFn], classes: Sequence[str]
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """One row per set, clip and smoothing (see the module docstring), and one per labelled frame
+    with the main track present: set, smoothing, the confidence shown and whether the label was right."""
+    rows, frames = [], []
     for clip_set in sets:
         for trace, truth in zip(clip_set.traces, clip_set.truths):
-            for name, labels_of in functions.items():
-                scores = clip_scores(trace, labels_of(trace), truth, len(classes))
+            for name, shown_of in functions.items():
+                labels, confidence = shown_of(trace)
+                scores = clip_scores(trace, labels, truth, len(classes))
+                seen = confidence[trace.present]
                 rows.append({
                     "set": clip_set.name, "clip": trace.name, "smoothing": name,
                     "label": classes[truth] if truth is not None else "",
                     "duration_s": round(trace.duration_s, 3), "tracks": trace.tracks,
                     **{k: v for k, v in scores.items() if k != "dominant"},
                     "dominant": classes[scores["dominant"]] if scores["dominant"] >= 0 else "",
+                    "mean_confidence": float(seen.mean()) if len(seen) else np.nan,
                 })  # fmt: skip
-    return pd.DataFrame(rows)
+                if truth is not None and len(seen):
+                    frames.append(pd.DataFrame({"set": clip_set.name, "smoothing": name, "confidence": seen,
+                                                "correct": labels[trace.present] == truth}))  # fmt: skip
+    columns = ["set", "smoothing", "confidence", "correct"]
+    return pd.DataFrame(rows), pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=columns)
 
 
-def summarise(per_clip: pd.DataFrame) -> pd.DataFrame:
-    """One row per set and smoothing, smoothings in the order given."""
+def summarise(per_clip: pd.DataFrame, labelled_frames: pd.DataFrame) -> pd.DataFrame:
+    """One row per set and smoothing, smoothings in the order given; ``labelled_frames`` as
+    :func:`score_sets` gives them."""
+    calibration = {
+        key: (float(group["confidence"].mean()), confidence_ece(group["confidence"], group["correct"]))
+        for key, group in labelled_frames.groupby(["set", "smoothing"], sort=False)
+    }
     rows = []
     order = list(dict.fromkeys(per_clip["smoothing"]))
     for (set_name, smoothing), group in per_clip.groupby(["set", "smoothing"], sort=False):
@@ -95,6 +111,8 @@ def summarise(per_clip: pd.DataFrame) -> pd.DataFrame:
             "frame_acc": labelled["frame_acc"].mean() if len(labelled) else np.nan,
             "switches_per_min": switches / minutes if minutes > 0 else np.nan,
             "face_share": group["face_share"].mean(),
+            "shown_confidence": calibration.get((set_name, smoothing), (np.nan, np.nan))[0],
+            "confidence_ece": calibration.get((set_name, smoothing), (np.nan, np.nan))[1],
         })  # fmt: skip
     table = pd.DataFrame(rows)
     table["order"] = table["smoothing"].map(order.index)
@@ -133,11 +151,14 @@ def plot_summary(summary: pd.DataFrame, path: Path) -> None:
 
 def markdown_table(summary: pd.DataFrame) -> str:
     """The summary as a markdown table."""
-    lines = ["| set | smoothing | clips | dominant label right | frame accuracy | switches / min | frames with a face |",
-             "|---|---|---:|---:|---:|---:|---:|"]  # fmt: skip
+    lines = ["| set | smoothing | clips | dominant label right | frame accuracy | switches / min | frames with a face "
+             "| mean shown confidence | confidence ECE |",
+             "|---|---|---:|---:|---:|---:|---:|---:|---:|"]  # fmt: skip
     for row in summary.itertuples():
         dom = f"{row.dominant_acc:.3f} ({round(row.dominant_acc * row.labelled)}/{row.labelled})" if row.labelled else ""
         acc = f"{row.frame_acc:.3f}" if row.labelled else ""
+        confidence = "" if np.isnan(row.shown_confidence) else f"{row.shown_confidence:.3f}"
+        ece = "" if np.isnan(row.confidence_ece) else f"{row.confidence_ece:.3f}"
         lines.append(f"| {row.set} | {row.smoothing} | {row.clips} | {dom} | {acc} | {row.switches_per_min:.1f} | "
-                     f"{row.face_share:.3f} |")  # fmt: skip
+                     f"{row.face_share:.3f} | {confidence} | {ece} |")  # fmt: skip
     return "\n".join(lines)

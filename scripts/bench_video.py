@@ -264,9 +264,15 @@ def main() -> None:
 
 
 def _machine() -> str:
+    """The machine, and which of the CPU features that choose fast paths it has."""
+    from bench_startup import FEATURES
+    from fer_video.backends.cpu import cpu_flags
     from fer_video.checkpoint import hardware_description
 
-    return hardware_description()
+    flags = cpu_flags()
+    has = ", ".join(name for name in FEATURES if name in flags) or "none of them"
+    lacks = ", ".join(name for name in FEATURES if name not in flags) or "nothing"
+    return f"{hardware_description()}; CPU features: {has}; without {lacks}"
 
 
 if __name__ == "__main__":

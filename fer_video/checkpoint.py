@@ -22,12 +22,15 @@ class CheckpointError(ValueError):
 
 
 def hardware_description() -> str:
-    """One line naming the machine that ran this process (for model cards)."""
+    """One line naming the machine that ran this process, for model cards and reports: the GPU, or
+    the CPU with the instruction-set features that choose its fast paths."""
     import torch
+
+    from fer_video.backends.cpu import describe_speed_flags
 
     if torch.cuda.is_available():
         return f"{torch.cuda.get_device_name(0)} (CUDA), torch {torch.__version__}"
-    return f"{cpu_model_name()} x{os.cpu_count()}, torch {torch.__version__}"
+    return f"{cpu_model_name()} x{os.cpu_count()} ({describe_speed_flags()}), torch {torch.__version__}"
 
 
 def cpu_model_name() -> str:

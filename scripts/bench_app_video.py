@@ -37,11 +37,10 @@ from PIL import Image
 
 from fer_video.app.examples import astronaut, write_clip
 from fer_video.app.settings import describe_duration
+from fer_video.provenance import source_revision
 
 ROOT = Path(__file__).resolve().parents[1]
 BROWSER_DIR = ROOT / "tests" / "browser"
-#: CPU features that decide how fast the CNN and the detector run here.
-CPU_FLAGS = ("avx2", "fma", "avx512f", "avx512_vnni", "avx_vnni", "avx512_bf16", "amx_tile", "amx_bf16")
 
 
 def moving_face_frames(seconds: float, fps: int, width: int = 1280, height: int = 720) -> Iterator[np.ndarray]:
@@ -102,23 +101,6 @@ def start_app(port: int, log: Path) -> tuple[subprocess.Popen, dict]:
     sys.exit(f"bench_app_video: the app was not ready within 600 s:\n{log.read_text()[-2000:]}")
 
 
-def cpu_flags() -> list[str]:
-    try:
-        text = Path("/proc/cpuinfo").read_text()
-    except OSError:
-        return []
-    flags = next((line.split(":", 1)[1].split() for line in text.splitlines() if line.startswith("flags")), [])
-    return [flag for flag in CPU_FLAGS if flag in flags]
-
-
-def commit() -> str:
-    def git(*args: str) -> str:
-        return subprocess.run(["git", *args], cwd=ROOT, capture_output=True, text=True, check=False).stdout.strip()
-
-    head = git("rev-parse", "--short", "HEAD") or "unknown"
-    return f"{head} plus uncommitted changes" if git("status", "--porcelain", "--untracked-files=no") else head
-
-
 def markdown(result: dict) -> str:
     run, clip = result["run"], result["clip"]
     per_min = run["seconds"] / clip["seconds"] * 60
@@ -126,8 +108,8 @@ def markdown(result: dict) -> str:
         [
             f"# Web app: {describe_duration(clip['seconds'])} of 720p video through the Video tab",
             "",
-            f"Made by `python scripts/bench_app_video.py {result['args']}` on {result['machine']}, CPU features "
-            f"{', '.join(result['cpu_flags']) or 'unknown'}; {result['measured_at']}, commit {result['commit']}. "
+            f"Made by `python scripts/bench_app_video.py {result['args']}` on {result['machine']}; "
+            f"{result['measured_at']}, commit {result['commit']}. "
             f"Load average (1 min) at the start: {result['load_average']}, at the end: {result['load_average_end']} "
             f"({os.cpu_count()} CPUs; other work on the machine slows every figure below).",
             "",
@@ -201,8 +183,7 @@ def main() -> None:
     result = {
         "args": f"--seconds {args.seconds:g} --fps {args.fps}",
         "machine": hardware_description(),
-        "cpu_flags": cpu_flags(),
-        "commit": commit(),
+        "commit": source_revision(),
         "measured_at": time.strftime("%Y-%m-%d %H:%M"),
         "load_average": round(load, 2),
         "load_average_end": round(os.getloadavg()[0], 2),

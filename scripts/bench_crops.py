@@ -26,7 +26,7 @@ import torch
 from bench_image import machine, repeat_for
 
 from fer_video.backends import OnnxBackend
-from fer_video.backends.cpu import INT8_DOT_PRODUCT_FLAGS, cpu_flags, int8_dot_product_flags
+from fer_video.backends.cpu import cpu_flags, int8_dot_product_flags
 from fer_video.backends.gru import OnnxGruStep
 from fer_video.classifier import CropClassifier
 from fer_video.data import FaceArrays, load_fer2013, resolve_fer2013_path
@@ -39,8 +39,6 @@ TARGETS = {"standard": 1000.0, "fast": 4000.0}
 #: ... within this PublicTest accuracy of its fp32 graph.
 MAX_ACCURACY_LOSS = 0.003
 BATCHES = (1, 64)
-#: Instruction-set flags named beside the CPU (those present are listed).
-ISA_FLAGS = ("sse4_2", "avx", "avx2", "fma", "f16c", "avx512f", "avx512_bf16", "amx_bf16", *INT8_DOT_PRODUCT_FLAGS)
 
 
 def get_args_parser() -> argparse.ArgumentParser:
@@ -109,7 +107,6 @@ def main(args: argparse.Namespace) -> None:
     flags = cpu_flags()
     host = {
         **machine(),
-        "isa_flags": [flag for flag in ISA_FLAGS if flag in flags],
         "int8_dot_product_flags": list(int8_dot_product_flags(flags)),
     }
     data_path = resolve_fer2013_path()
@@ -204,7 +201,7 @@ def markdown(report: dict) -> str:
         "",
         (
             f"{report['date']} on {host['hardware']} ({host['platform']}), onnxruntime {host['onnxruntime']}; "
-            f"CPU features: {', '.join(host['isa_flags'])}; int8 dot-product instructions: "
+            f"int8 dot-product instructions: "
             f"{', '.join(host['int8_dot_product_flags']) or 'none'}. "
             f"{settings['threads']} threads for PyTorch and ONNX Runtime. 1-minute load average "
             f"{host['load_average_1min_at_start']:.2f} at start, {host['load_average_1min_at_end']:.2f} at end "

@@ -74,9 +74,7 @@ def markdown(result: dict) -> str:
     lines = [
         "# Peak memory of `fer-video video` against the video's length",
         "",
-        f"{result['date']}, {result['revision']}, on {result['machine']['hardware']} (CPU features: "
-        f"{', '.join(result['machine']['cpu_features'])}; without "
-        f"{', '.join(result['machine']['cpu_features_absent'])}); 1-minute load average "
+        f"{result['date']}, {result['revision']}, on {result['machine']['hardware']}; 1-minute load average "
         f"{result['load_start']:.2f} at the start, {result['load_end']:.2f} at the end.",
         "",
         f"Clips: {result['clip']}. Each run: `fer-video video CLIP --out DIR` (defaults: hmm smoothing, "

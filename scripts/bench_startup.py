@@ -44,14 +44,11 @@ import urllib.request
 from collections.abc import Callable
 from pathlib import Path
 
-from fer_video.backends.cpu import cpu_flags
 from fer_video.cache import cache_dir
 from fer_video.evaluate.outputs import check_overwrite, write_text_atomic
 from fer_video.provenance import source_revision
 
 ROOT = Path(__file__).resolve().parents[1]
-#: CPU features worth naming beside a speed figure.
-FEATURES = ("avx2", "fma", "avx512f", "avx512_vnni", "avx_vnni", "avx512_bf16", "amx_tile", "amx_int8", "amx_bf16")
 #: Libraries (patterns under site-packages) whose residency after an eviction is recorded: the
 #: largest ones the commands map.
 PROBED_LIBRARIES = ("torch/lib/libtorch_cpu.so", "torch/lib/libtorch_cuda.so", "onnxruntime/capi/libonnxruntime.so*")
@@ -242,11 +239,8 @@ def machine() -> dict:
     its libraries mapped, and so in the cache, during the cold runs)."""
     code = "from fer_video.checkpoint import hardware_description; print(hardware_description())"
     hardware = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT).stdout.strip()
-    flags = cpu_flags()
     return {
         "hardware": hardware,
-        "cpu_features": [name for name in FEATURES if name in flags],
-        "cpu_features_absent": [name for name in FEATURES if name not in flags],
         "cpu_count": os.cpu_count(),
         "python": sys.version.split()[0],
     }
@@ -307,9 +301,7 @@ def markdown(report: dict) -> str:
     lines = [
         "# Start-up benchmark",
         "",
-        f"{report['date']}, commit {report['commit']}, on {host['hardware']} "
-        f"(CPU features: {', '.join(host['cpu_features']) or 'none of those listed'}; "
-        f"without {', '.join(host['cpu_features_absent']) or '-'}), Python {host['python']}.",
+        f"{report['date']}, commit {report['commit']}, on {host['hardware']}, Python {host['python']}.",
         f"1-minute load average {report['load_average_at_start'][0]:.2f} at the start and "
         f"{report['load_average_at_end'][0]:.2f} at the end (per run in the JSON file); above {host['cpu_count']} "
         "(the core count) means other work shared the CPU and the wall times are high.",

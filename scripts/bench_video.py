@@ -226,6 +226,8 @@ def main() -> None:
         cases = run_cases(args.run_in / "clip.mp4", args.run_in, args, baseline=True)
         (args.run_in / "cases.json").write_text(json.dumps(cases))
         return
+    from fer_video.checkpoint import hardware_description
+
     load = os.getloadavg()[0]
     with tempfile.TemporaryDirectory() as tmp:
         clip = make_clip(Path(tmp) / "clip.mp4", args.seconds)
@@ -241,7 +243,7 @@ def main() -> None:
             for k, v in vars(args).items()
             if k not in ("out", "note", "run_in") and v is not None
         ),
-        "machine": _machine(),
+        "machine": hardware_description(),
         "python": platform.python_version(),
         "torch_threads": torch.get_num_threads(),
         "load_average": round(load, 2),
@@ -261,18 +263,6 @@ def main() -> None:
     out.with_suffix(".json").write_text(json.dumps(result, indent=2) + "\n")
     out.with_suffix(".md").write_text(markdown(result))
     print(markdown(result))
-
-
-def _machine() -> str:
-    """The machine, and which of the CPU features that choose fast paths it has."""
-    from bench_startup import FEATURES
-    from fer_video.backends.cpu import cpu_flags
-    from fer_video.checkpoint import hardware_description
-
-    flags = cpu_flags()
-    has = ", ".join(name for name in FEATURES if name in flags) or "none of them"
-    lacks = ", ".join(name for name in FEATURES if name not in flags) or "nothing"
-    return f"{hardware_description()}; CPU features: {has}; without {lacks}"
 
 
 if __name__ == "__main__":

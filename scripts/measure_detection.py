@@ -461,20 +461,6 @@ def threshold_table(rows: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame(table)
 
 
-def cpu_features() -> str:
-    """The vector extensions of this CPU that decide PyTorch's speed (Linux), e.g. ``AVX2; no AVX-512``."""
-    try:
-        with open("/proc/cpuinfo", encoding="utf-8", errors="replace") as handle:
-            flags = next((line.split(":", 1)[1].split() for line in handle if line.startswith("flags")), [])
-    except OSError:
-        return "CPU features unknown"
-    names = {"avx2": "AVX2", "fma": "FMA", "avx512f": "AVX-512", "avx512_vnni": "AVX512-VNNI", "avx512_bf16": "AVX512-BF16",
-             "amx_tile": "AMX"}  # fmt: skip
-    have = [name for flag, name in names.items() if flag in flags]
-    lacking = [name for flag, name in names.items() if flag not in flags]
-    return "; ".join(filter(None, [", ".join(have), ("no " + ", ".join(lacking)) if lacking else ""]))
-
-
 
 # ---- report -------------------------------------------------------------------------------
 
@@ -670,8 +656,8 @@ def main(args: argparse.Namespace) -> None:
     footer = [
         (
             f"Measured {datetime.date.today().isoformat()} at commit {commit}"
-            f"{' with uncommitted changes' if dirty.stdout.strip() else ''} on {hardware_description()} "
-            f"({cpu_features()}), {args.threads} torch thread(s), {time.perf_counter() - wall_start:.0f} s wall; "
+            f"{' with uncommitted changes' if dirty.stdout.strip() else ''} on {hardware_description()}, "
+            f"{args.threads} torch thread(s), {time.perf_counter() - wall_start:.0f} s wall; "
             f"1-minute load average {load_start:.2f} at start and {os.getloadavg()[0]:.2f} at the end (the 2 "
             "cores were shared with other work)."
         ),

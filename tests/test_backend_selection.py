@@ -12,7 +12,7 @@ import torch
 from fer_video.backends import auto
 from fer_video.backends.auto import SpeedProbe, decide, probe_key, read_probe, write_probe
 from fer_video.backends.cpu import default_threads
-from fer_video.backends.cpu import int8_dot_product_flags, parse_cpu_flags
+from fer_video.backends.cpu import describe_speed_flags, int8_dot_product_flags, parse_cpu_flags, speed_flags
 from fer_video.checkpoint import file_sha256, load_checkpoint, save_atomic
 from fer_video.classifier import CropClassifier
 from fer_video.constants import CLASSES
@@ -40,6 +40,16 @@ def test_cpu_flags_are_read_from_cpuinfo_text():
     assert {"avx2", "avx512_vnni", "amx_int8"} <= x86 and int8_dot_product_flags(x86) == ("avx512_vnni", "amx_int8")
     assert int8_dot_product_flags(parse_cpu_flags(ARM_CPUINFO)) == ("asimddp", "i8mm")
     assert int8_dot_product_flags(AVX2_FLAGS) == () and parse_cpu_flags("no flags here") == frozenset()
+
+
+def test_speed_features_name_what_the_cpu_has_and_lacks():
+    present, absent = speed_flags(parse_cpu_flags(X86_CPUINFO), "x86_64")
+    assert present == ("avx2", "fma", "avx512f", "avx512_vnni", "amx_tile", "amx_int8")
+    assert "avx512_bf16" in absent and "amx_int8" not in absent
+    assert describe_speed_flags(AVX2_FLAGS, "x86_64").startswith("CPU features: avx2, fma; without avx512f, ")
+    arm = describe_speed_flags(parse_cpu_flags(ARM_CPUINFO), "aarch64")
+    assert arm == "CPU features: asimd, asimddp, i8mm, sve; without bf16"
+    assert describe_speed_flags(frozenset(), "riscv64") == "CPU features: not known here"
 
 
 def test_the_rule_needs_an_accurate_int8_record_and_a_measured_speedup():

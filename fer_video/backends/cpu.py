@@ -9,6 +9,13 @@ import platform
 #: AVX-VNNI and AMX-INT8; Arm's dot product (``asimddp``) and int8 matrix multiply (``i8mm``).
 INT8_DOT_PRODUCT_FLAGS: tuple[str, ...] = ("avx512_vnni", "avx_vnni", "amx_int8", "asimddp", "i8mm")
 
+#: Per architecture, the flags that choose fast paths here (vector width, int8 and bf16 dot
+#: products, matrix units): named, present or absent, beside every speed figure.
+SPEED_FLAGS: dict[str, tuple[str, ...]] = {
+    "x86_64": ("avx2", "fma", "avx512f", "avx512_vnni", "avx_vnni", "avx512_bf16", "amx_tile", "amx_int8", "amx_bf16"),
+    "aarch64": ("asimd", "asimddp", "i8mm", "bf16", "sve"),
+}
+
 
 def parse_cpu_flags(cpuinfo: str) -> frozenset[str]:
     """The instruction-set flags in the text of ``/proc/cpuinfo`` (``flags`` on x86, ``Features`` on Arm)."""
@@ -31,6 +38,20 @@ def cpu_flags(cpuinfo_path: str = "/proc/cpuinfo") -> frozenset[str]:
 def int8_dot_product_flags(flags: frozenset[str]) -> tuple[str, ...]:
     """Those of :data:`INT8_DOT_PRODUCT_FLAGS` that ``flags`` holds."""
     return tuple(flag for flag in INT8_DOT_PRODUCT_FLAGS if flag in flags)
+
+
+def speed_flags(flags: frozenset[str], architecture: str) -> tuple[tuple[str, ...], tuple[str, ...]]:
+    """Those of ``architecture``'s :data:`SPEED_FLAGS` that ``flags`` holds, and those it lacks."""
+    names = SPEED_FLAGS.get(architecture, ())
+    return tuple(n for n in names if n in flags), tuple(n for n in names if n not in flags)
+
+
+def describe_speed_flags(flags: frozenset[str] | None = None, architecture: str | None = None) -> str:
+    """E.g. ``CPU features: avx2, fma; without avx512f, ...`` (this CPU unless told otherwise)."""
+    present, absent = speed_flags(cpu_flags() if flags is None else flags, architecture or cpu_architecture())
+    if not present and not absent:
+        return "CPU features: not known here"
+    return f"CPU features: {', '.join(present) or 'none of those listed'}; without {', '.join(absent) or '-'}"
 
 
 def cpu_architecture() -> str:

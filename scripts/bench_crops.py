@@ -32,6 +32,7 @@ from fer_video.classifier import CropClassifier
 from fer_video.data import FaceArrays, load_fer2013, resolve_fer2013_path
 from fer_video.evaluate.outputs import check_overwrite, write_text_atomic
 from fer_video.pretrained import SHIPPED_MODELS, default_cnn_path, default_gru_path
+from fer_video.provenance import source_revision
 from fer_video.temporal import load_gru, make_smoother
 
 #: crops/s at batch 64 on 2 CPU cores that each model's default path (``--backend auto``) must reach ...
@@ -150,6 +151,7 @@ def main(args: argparse.Namespace) -> None:
     gru = gru_throughput(gru_weights, gru_cnn, args.seconds) if gru_weights.is_file() else None
     report = {
         "date": datetime.datetime.now().isoformat(timespec="seconds"),
+        "commit": source_revision(),
         "machine": {**host, "load_average_1min_at_end": os.getloadavg()[0], "onnxruntime": _ort_version()},
         "settings": {
             "threads": args.threads,
@@ -200,7 +202,8 @@ def markdown(report: dict) -> str:
         "# Emotion CNNs and backends: PyTorch vs ONNX Runtime",
         "",
         (
-            f"{report['date']} on {host['hardware']} ({host['platform']}), onnxruntime {host['onnxruntime']}; "
+            f"{report['date']}, commit {report['commit']}, on {host['hardware']} ({host['platform']}), "
+            f"onnxruntime {host['onnxruntime']}; "
             f"int8 dot-product instructions: "
             f"{', '.join(host['int8_dot_product_flags']) or 'none'}. "
             f"{settings['threads']} threads for PyTorch and ONNX Runtime. 1-minute load average "

@@ -28,6 +28,7 @@ from fer_video.checkpoint import hardware_description
 from fer_video.evaluate.outputs import check_overwrite, write_text_atomic
 from fer_video.faces import align_faces
 from fer_video.pretrained import DEFAULT_MODEL, SHIPPED_MODELS
+from fer_video.provenance import source_revision
 from fer_video.recognizer import EmotionRecognizer
 
 TARGET_CROPS_PER_S = 1000.0  # batch 64
@@ -132,6 +133,7 @@ def main(args: argparse.Namespace) -> None:
     vga = photos[0]["photos_per_s"]
     report = {
         "date": datetime.datetime.now().isoformat(timespec="seconds"),
+        "commit": source_revision(),
         "machine": host,
         "settings": {
             "device": str(recognizer.device),
@@ -165,7 +167,8 @@ def markdown(report: dict) -> str:
         "# Image inference benchmark",
         "",
         (
-            f"{report['date']} on {host['hardware']} ({host['platform']}); torch threads {host['torch_threads']}, "
+            f"{report['date']}, commit {report['commit']}, on {host['hardware']} ({host['platform']}); "
+            f"torch threads {host['torch_threads']}, "
             f"1-minute load average at start {host['load_average_1min_at_start']:.2f} (above the core count means "
             "other work shared the CPU and the figures are low)."
         ),

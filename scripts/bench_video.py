@@ -163,7 +163,8 @@ def markdown(result: dict) -> str:
         "# Video pipeline benchmark",
         "",
         (
-            f"Made by `python scripts/bench_video.py {result['args']}` on {result['machine']} "
+            f"Made by `python scripts/bench_video.py {result['args']}` on {result['date']}, commit "
+            f"{result['commit']}, on {result['machine']} "
             f"(torch threads: {result['torch_threads']}, load average at start: {result['load_average']}, "
             f"at the end: {result['load_average_end']})."
         ),
@@ -227,6 +228,7 @@ def main() -> None:
         (args.run_in / "cases.json").write_text(json.dumps(cases))
         return
     from fer_video.checkpoint import hardware_description
+    from fer_video.provenance import source_revision
 
     load = os.getloadavg()[0]
     with tempfile.TemporaryDirectory() as tmp:
@@ -243,6 +245,8 @@ def main() -> None:
             for k, v in vars(args).items()
             if k not in ("out", "note", "run_in") and v is not None
         ),
+        "date": time.strftime("%Y-%m-%d %H:%M"),
+        "commit": source_revision(),
         "machine": hardware_description(),
         "python": platform.python_version(),
         "torch_threads": torch.get_num_threads(),

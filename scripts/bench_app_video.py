@@ -37,6 +37,7 @@ from PIL import Image
 
 from fer_video.app.examples import astronaut, write_clip
 from fer_video.app.settings import describe_duration
+from fer_video.evaluate.outputs import write_text_atomic
 from fer_video.provenance import source_revision
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -193,8 +194,8 @@ def main() -> None:
     }
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
-    out.with_suffix(".json").write_text(json.dumps(result, indent=2) + "\n")
-    out.with_suffix(".md").write_text(markdown(result))
+    write_text_atomic(out.with_suffix(".json"), json.dumps(result, indent=2) + "\n")
+    write_text_atomic(out.with_suffix(".md"), markdown(result))
     print(markdown(result))
 
 

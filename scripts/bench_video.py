@@ -163,7 +163,7 @@ def markdown(result: dict) -> str:
         "# Video pipeline benchmark",
         "",
         (
-            f"Made by `python scripts/bench_video.py {result['args']}` on {result['date']}, commit "
+            f"Made by `python scripts/bench_video.py {result['args']}` on {result['measured_at']}, commit "
             f"{result['commit']}, on {result['machine']} "
             f"(torch threads: {result['torch_threads']}, load average at start: {result['load_average']}, "
             f"at the end: {result['load_average_end']})."
@@ -228,6 +228,7 @@ def main() -> None:
         (args.run_in / "cases.json").write_text(json.dumps(cases))
         return
     from fer_video.checkpoint import hardware_description
+    from fer_video.evaluate.outputs import write_text_atomic
     from fer_video.provenance import source_revision
 
     load = os.getloadavg()[0]
@@ -245,7 +246,6 @@ def main() -> None:
             for k, v in vars(args).items()
             if k not in ("out", "note", "run_in") and v is not None
         ),
-        "date": time.strftime("%Y-%m-%d %H:%M"),
         "commit": source_revision(),
         "machine": hardware_description(),
         "python": platform.python_version(),
@@ -264,8 +264,8 @@ def main() -> None:
     }
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
-    out.with_suffix(".json").write_text(json.dumps(result, indent=2) + "\n")
-    out.with_suffix(".md").write_text(markdown(result))
+    write_text_atomic(out.with_suffix(".json"), json.dumps(result, indent=2) + "\n")
+    write_text_atomic(out.with_suffix(".md"), markdown(result))
     print(markdown(result))
 
 

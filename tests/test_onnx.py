@@ -88,6 +88,12 @@ def test_sessions_plan_no_memory_pattern_per_input_shape(onnx_classifier):
     assert onnx_classifier.backend.session.get_session_options().enable_mem_pattern is False
 
 
+def test_sessions_do_not_spin_after_a_run(onnx_classifier):
+    """Detection and classification alternate sessions; threads left spinning by one slowed the next."""
+    options = onnx_classifier.backend.session.get_session_options()
+    assert options.get_session_config_entry("session.intra_op.allow_spinning") == "0"
+
+
 def test_onnx_matches_torch_on_real_publictest_crops(torch_classifier, onnx_classifier, publictest):
     crops, labels = publictest
     assert onnx_classifier.backend_name == "onnx" and torch_classifier.backend_name == "torch"

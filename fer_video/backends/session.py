@@ -36,6 +36,11 @@ def open_session(
     # its length (606 MB for 2 min of 640x360 against 482 MB with it off, at the same speed:
     # results/bench_memory.md).
     options.enable_mem_pattern = False
+    # Each session has a thread pool of its own whose threads spin, waiting for the next run, after each
+    # run. fer-video alternates sessions (MTCNN's three stages, then the CNN), so each run found the
+    # cores taken by the threads of the session before it, still spinning: on 2 cores, a frame's
+    # detection took 60 ms instead of 23 and its face's classification 16 ms instead of 5.
+    options.add_session_config_entry("session.intra_op.allow_spinning", "0")
     options.log_severity_level = 3  # errors only; they are raised as exceptions anyway
     if metadata.get("precision") == "int8":
         # Only the first conv is float32 there (fer_video.export.quantize); the NCHWc layout ONNX

@@ -88,10 +88,21 @@ def test_sessions_plan_no_memory_pattern_per_input_shape(onnx_classifier):
     assert onnx_classifier.backend.session.get_session_options().enable_mem_pattern is False
 
 
-def test_sessions_do_not_spin_after_a_run(onnx_classifier):
-    """Detection and classification alternate sessions; threads left spinning by one slowed the next."""
-    options = onnx_classifier.backend.session.get_session_options()
-    assert options.get_session_config_entry("session.intra_op.allow_spinning") == "0"
+def test_detector_sessions_do_not_spin_after_a_run(onnx_classifier):
+    """MTCNN's sessions and the CNN's run in turn; threads left spinning by one slowed the next."""
+    from fer_video.backends.session import open_session
+    from fer_video.export.cache import mtcnn_onnx
+
+    def spinning(session) -> str:
+        options = session.get_session_options()
+        try:
+            return options.get_session_config_entry("session.intra_op.allow_spinning")
+        except RuntimeError:  # not set: ONNX Runtime's default, spinning
+            return "default"
+
+    for name in ("pnet", "rnet", "onet"):
+        assert spinning(open_session(mtcnn_onnx(name), f"mtcnn_{name}")[0]) == "0"
+    assert spinning(onnx_classifier.backend.session) == "default"  # batches of crops run back to back
 
 
 def test_onnx_matches_torch_on_real_publictest_crops(torch_classifier, onnx_classifier, publictest):

@@ -36,11 +36,13 @@ def open_session(
     # its length (606 MB for 2 min of 640x360 against 482 MB with it off, at the same speed:
     # results/bench_memory.md).
     options.enable_mem_pattern = False
-    # Each session has a thread pool of its own whose threads spin, waiting for the next run, after each
-    # run. fer-video alternates sessions (MTCNN's three stages, then the CNN), so each run found the
-    # cores taken by the threads of the session before it, still spinning: on 2 cores, a frame's
-    # detection took 60 ms instead of 23 and its face's classification 16 ms instead of 5.
-    options.add_session_config_entry("session.intra_op.allow_spinning", "0")
+    if kind != "classifier":
+        # Each session has a thread pool of its own whose threads spin for a while after each run,
+        # waiting for more work. A frame's detection runs MTCNN's three sessions in turn, then the CNN's:
+        # each found the cores taken by the spinning threads of the one before (on 2 cores, 49-78 ms
+        # to detect a frame's face instead of 22-26, 14-22 ms to classify it instead of 5). The CNN's
+        # threads still spin: batches of crops run back to back, 5-10 % faster so.
+        options.add_session_config_entry("session.intra_op.allow_spinning", "0")
     options.log_severity_level = 3  # errors only; they are raised as exceptions anyway
     if metadata.get("precision") == "int8":
         # Only the first conv is float32 there (fer_video.export.quantize); the NCHWc layout ONNX

@@ -55,7 +55,9 @@ def run_live(clip: Path, out: Path, checkout: Path | None) -> dict:
     """Analysed frames per second and ms per analysed frame of each stage, from one child's summary."""
     env = dict(os.environ, PYTHONPATH=str(checkout)) if checkout else dict(os.environ)
     command = [sys.executable, "-m", "fer_video.cli", "live", str(clip), "--out", str(out), "--no-realtime"]
-    subprocess.run(command, capture_output=True, text=True, env=env, cwd=checkout or ROOT, check=True)
+    done = subprocess.run(command, capture_output=True, text=True, env=env, cwd=checkout or ROOT)
+    if done.returncode != 0:
+        sys.exit(f"bench_live: fer-video live failed on {clip} ({checkout or 'this checkout'}):\n{done.stderr[-2000:]}")
     summary = json.loads((out / "summary.json").read_text())
     frames = summary["frames_analysed"]
     row = {"frames_analysed": frames, "wall_s": summary["wall_s"], "analysed_per_s": frames / summary["wall_s"]}

@@ -35,7 +35,6 @@ import argparse
 import datetime
 import itertools
 import os
-import subprocess
 import time
 import zlib
 from collections.abc import Callable, Iterator
@@ -632,6 +631,7 @@ def main(args: argparse.Namespace) -> None:
         write_text_atomic,
     )
     from fer_video.faces import create_detector
+    from fer_video.provenance import source_revision
 
     torch.set_num_threads(args.threads)
     out = Path(args.out)
@@ -639,8 +639,7 @@ def main(args: argparse.Namespace) -> None:
     paths = {name: out / name for name in names}
     check_overwrite(paths.values(), args.overwrite)
     load_start, wall_start = os.getloadavg()[0], time.perf_counter()
-    commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True, check=False).stdout.strip()
-    dirty = subprocess.run(["git", "status", "--porcelain", "fer_video", "scripts"], capture_output=True, text=True, check=False)
+    commit = source_revision()
     rng = np.random.default_rng(args.seed)
     cases, intro = build_cases(args, create_detector("mtcnn", device="cpu"), rng)
     rows = run_detection(cases, methods_to_measure())
@@ -655,8 +654,7 @@ def main(args: argparse.Namespace) -> None:
     )
     footer = [
         (
-            f"Measured {datetime.date.today().isoformat()} at commit {commit}"
-            f"{' with uncommitted changes' if dirty.stdout.strip() else ''} on {hardware_description()}, "
+            f"Measured {datetime.date.today().isoformat()} at commit {commit} on {hardware_description()}, "
             f"{args.threads} torch thread(s), {time.perf_counter() - wall_start:.0f} s wall; "
             f"1-minute load average {load_start:.2f} at start and {os.getloadavg()[0]:.2f} at the end (the 2 "
             "cores were shared with other work)."

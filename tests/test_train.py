@@ -11,12 +11,14 @@ import torch
 from fer_video.checkpoint import CheckpointError, load_checkpoint, model_from_checkpoint, save_atomic
 from fer_video.classifier import CropClassifier
 from fer_video.constants import CLASSES
+from fer_video.data import load_fer2013
 from fer_video.models import create_model
 from fer_video.train import TrainConfig, fit
 from fer_video.device import cpu_has_native_bf16, use_bf16_autocast
-from fer_video.train.distill import DistillationLoss, TeacherEnsemble, load_teacher, teacher_logits
+from fer_video.train.distill import UNLABELLED, DistillationLoss, TeacherEnsemble, load_teacher, teacher_logits
 from fer_video.transforms import AugmentConfig, EvalPreprocess, PreprocessConfig, TrainAugment, crops_to_tensor
 from synthetic_fer import tiny_dataset
+from synthetic_video import face_frames, write_clip
 
 TINY = TrainConfig(name="tiny", model="vgg_fer_tiny", epochs=3, batch_size=32, lr=0.05, num_threads=1, seed=0)
 
@@ -170,6 +172,51 @@ def test_distillation_trains_a_student_towards_the_teacher(trained_run, data_dir
     cached = torch.load(cache_file, weights_only=True)["logits"]
     assert cached.shape[1] == len(CLASSES) and torch.isfinite(cached).all()
     assert load_checkpoint(tmp_path / "student" / "best.pt")["meta"]["config"]["teacher"] == str(out / "best.pt")
+
+
+def test_distillation_loss_learns_unlabelled_crops_from_the_teacher_alone():
+    torch.manual_seed(0)
+    student, teacher = torch.randn(6, 7), torch.randn(6, 7)
+    target = torch.tensor([0, 3, UNLABELLED, 5, UNLABELLED, 1])
+    loss = DistillationLoss(alpha=0.6, temperature=2.0)(student, target, teacher)
+    labelled = target != UNLABELLED
+    p_teacher = torch.softmax(teacher / 2, dim=1)
+    kl = (p_teacher * (p_teacher.log() - torch.log_softmax(student / 2, dim=1))).sum(1).mean()  # over all six
+    expected = 0.4 * torch.nn.functional.cross_entropy(student[labelled], target[labelled]) + 0.6 * 4 * kl
+    torch.testing.assert_close(loss, expected)
+    only_unlabelled = torch.full((6,), UNLABELLED)
+    torch.testing.assert_close(DistillationLoss(0.6, 2.0)(student, only_unlabelled, teacher), 0.6 * 4 * kl)
+
+
+def test_unlabelled_videos_need_a_teacher_and_no_mixing():
+    with pytest.raises(ValueError, match="need a teacher"):
+        TrainConfig.from_dict({"unlabelled_videos": ["clips/"]})
+    with pytest.raises(ValueError, match="mixup/cutmix"):
+        TrainConfig.from_dict(
+            {"unlabelled_videos": ["clips/"], "teacher": "t.pt", "distill_consistent": True,
+             "augment": {"cutmix_alpha": 1.0}}
+        )
+    with pytest.raises(ValueError, match="unlabelled_fps"):
+        TrainConfig.from_dict({"unlabelled_videos": ["clips/"], "teacher": "t.pt", "unlabelled_fps": 0})
+
+
+def test_unlabelled_video_crops_join_the_training_set(trained_run, data_dir, tmp_path, astronaut):
+    out, _ = trained_run
+    clips = tmp_path / "clips"
+    clips.mkdir()
+    write_clip(clips / "face.mp4", face_frames(astronaut, 10))
+    student = TINY.with_overrides(
+        model="vgg_fer_fast", epochs=2, teacher=str(out / "best.pt"), unlabelled_videos=[str(clips)], unlabelled_fps=10
+    )
+    fit(student, data_dir, tmp_path / "student", device="cpu")
+    meta = load_checkpoint(tmp_path / "student" / "best.pt")["meta"]
+    assert 8 <= meta["unlabelled_crops"] <= 10 and meta["config"]["unlabelled_videos"] == [str(clips)]
+    log = read_log(tmp_path / "student" / "log.csv")
+    assert all(np.isfinite(float(row["train_loss"])) and 0 <= float(row["train_acc"]) <= 1 for row in log)
+    (cache_file,) = (tmp_path / "cache" / "distill").glob("*.pt")  # the teacher scored the crops with the images
+    training_images = len(load_fer2013(data_dir, splits=["training"])["training"])
+    logits = torch.load(cache_file, weights_only=True)["logits"]
+    assert logits.shape == (training_images + meta["unlabelled_crops"], len(CLASSES))
 
 
 def test_cached_distillation_refuses_mixup_but_consistent_distillation_takes_it():

@@ -24,6 +24,7 @@ import hashlib
 import json
 import logging
 import os
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -65,9 +66,9 @@ class CropSettings:
 
 @dataclass
 class ClipCrops:
-    """The aligned crops of every labelled clip: ``crops`` (N, S, S) uint8, ``clip`` (N,) the
-    clip each crop comes from, ``frame`` (N,) its frame index; per clip: ``files``, ``labels``
-    and ``frames_analysed`` (frames with and without a face)."""
+    """The aligned crops of every clip: ``crops`` (N, S, S) uint8, ``clip`` (N,) the clip each
+    crop comes from, ``frame`` (N,) its frame index; per clip: ``files``, ``labels`` (``""`` for
+    unlabelled video) and ``frames_analysed`` (frames with and without a face)."""
 
     crops: np.ndarray
     clip: np.ndarray
@@ -122,8 +123,28 @@ def clip_crops(
     progress: bool = False,
 ) -> ClipCrops:
     """The crops of the clips in ``labels_csv``, from the cache or extracted now (and cached)."""
+    return _cached_crops(read_labels(labels_csv), settings, device, progress)
+
+
+def video_crops(
+    specs: Sequence[str],
+    settings: CropSettings = CropSettings(),
+    device: str = "cpu",
+    progress: bool = False,
+) -> ClipCrops:
+    """The crops of unlabelled clips (each spec a folder of videos or a glob pattern, as
+    ``fer-video eval-video`` takes them; their ``labels`` are ``""``), from the cache or extracted
+    now (and cached) as :func:`clip_crops` does."""
+    from fer_video.video.evaluation import read_clip_set
+
+    clips: list[Path] = []
+    for spec in specs:
+        clips += [clip for clip, _ in read_clip_set(str(spec), CLASSES).clips if clip not in clips]
+    return _cached_crops([(clip, "") for clip in clips], settings, device, progress)
+
+
+def _cached_crops(rows: list[tuple[Path, str]], settings: CropSettings, device: str, progress: bool) -> ClipCrops:
     settings = settings.resolved()
-    rows = read_labels(labels_csv)
     path = cache_dir() / "clip_crops" / f"{_cache_key(rows, settings)}.npz"
     if path.is_file():
         with np.load(path) as stored:

@@ -24,6 +24,11 @@ class TrainConfig:
     # True: the teacher scores the very augmented (and mixed) batch the student sees, every step
     # ("consistent teaching", Beyer et al. 2022); False: its cached logits of the clean images.
     distill_consistent: bool = False
+    # Unlabelled real video (folders of clips or glob patterns) whose detector crops join the training
+    # images with the teacher's soft targets only (no label): the student learns the teacher's answers
+    # on real, detector-framed faces as well as on FER2013's. Needs a teacher.
+    unlabelled_videos: list[str] = field(default_factory=list)
+    unlabelled_fps: float = 10.0  # frames per second cut from each unlabelled clip
     epochs: int = 30
     batch_size: int = 128
     optimizer: str = "sgd"  # sgd (nesterov) | adamw
@@ -67,6 +72,12 @@ class TrainConfig:
                              "(set distill_consistent: true to have the teacher score the mixed batch)")
         if config.distill_consistent and not config.teacher:
             raise ValueError("distill_consistent needs a teacher")
+        if config.unlabelled_videos and not config.teacher:
+            raise ValueError("unlabelled_videos need a teacher: their crops are learned from its soft targets")
+        if config.unlabelled_videos and mixing:
+            raise ValueError("unlabelled_videos cannot be combined with mixup/cutmix (their crops have no label)")
+        if config.unlabelled_fps <= 0:
+            raise ValueError(f"unlabelled_fps must be > 0, got {config.unlabelled_fps}")
         return config
 
     @classmethod

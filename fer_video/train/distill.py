@@ -31,6 +31,11 @@ from fer_video.preprocess import PreprocessConfig, preprocess_config
 from fer_video.classifier import predict_logits_and_features
 
 
+#: The label of a training crop without one (a face from unlabelled video): it is learned from the
+#: teacher's soft targets alone.
+UNLABELLED = -1
+
+
 class DistillationLoss(nn.Module):
     """Cross-entropy on the labels blended with the KL divergence to the teacher's soft targets."""
 
@@ -51,7 +56,15 @@ class DistillationLoss(nn.Module):
             F.log_softmax(logits / t, dim=1), F.log_softmax(teacher_logits / t, dim=1), reduction="batchmean",
             log_target=True,
         )
-        return (1 - self.alpha) * self.hard(logits, target) + self.alpha * t * t * soft
+        return (1 - self.alpha) * self._hard_loss(logits, target) + self.alpha * t * t * soft
+
+    def _hard_loss(self, logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+        """Cross-entropy over the crops with a label (:data:`UNLABELLED` ones have none)."""
+        if target.ndim == 1:  # class indices; mixed (soft) targets always have labels
+            labelled = target != UNLABELLED
+            if not labelled.all():
+                return self.hard(logits[labelled], target[labelled]) if labelled.any() else logits.sum() * 0.0
+        return self.hard(logits, target)
 
 
 def teacher_logits(

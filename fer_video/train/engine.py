@@ -68,10 +68,11 @@ def train_one_epoch(
     ``step_callback(step, loss)`` gets the optimizer step count and that step's mean loss over the global batch.
     ``teacher_logits`` (N x C, with a distillation ``criterion``): the teacher's logits per training image;
     or ``teacher``: a frozen module that scores each augmented batch itself (consistent distillation).
+    Crops labelled ``-1`` (unlabelled video) count in the loss, not in the accuracy.
     """
     model.train()
     order = torch.randperm(len(labels))
-    total_loss, correct, seen = 0.0, 0.0, 0.0
+    total_loss, correct, seen, labelled = 0.0, 0.0, 0.0, 0.0
     steps = len(order) // batch_size  # drop the ragged last batch (BatchNorm needs > 1 sample)
     share = context.shard(batch_size)
     bar = tqdm(range(steps), desc=description, leave=False, unit="batch", disable=not context.is_main)
@@ -99,14 +100,22 @@ def train_one_epoch(
             scheduler.step()
             if ema is not None:
                 ema.update(unwrap_model(model), step=scheduler.last_epoch)
-            step_loss, step_correct, step_seen = reduce_sums(
-                [loss.item() * len(index), (logits.argmax(1) == target).sum().item(), len(index)], context, device
+            step_loss, step_correct, step_seen, step_labelled = reduce_sums(
+                [
+                    loss.item() * len(index),
+                    (logits.argmax(1) == target).sum().item(),  # never true for UNLABELLED (-1) crops
+                    len(index),
+                    (target >= 0).sum().item(),
+                ],
+                context,
+                device,
             )
-            total_loss, correct, seen = total_loss + step_loss, correct + step_correct, seen + step_seen
+            total_loss, correct = total_loss + step_loss, correct + step_correct
+            seen, labelled = seen + step_seen, labelled + step_labelled
             if step_callback is not None:
                 step_callback(scheduler.last_epoch, step_loss / step_seen)
-            bar.set_postfix(loss=f"{total_loss / seen:.3f}", acc=f"{correct / seen:.3f}")
-    return {"loss": total_loss / max(seen, 1), "acc": correct / max(seen, 1)}
+            bar.set_postfix(loss=f"{total_loss / seen:.3f}", acc=f"{correct / max(labelled, 1):.3f}")
+    return {"loss": total_loss / max(seen, 1), "acc": correct / max(labelled, 1)}
 
 
 def evaluate(

@@ -30,7 +30,7 @@ from fer_video.train.distributed import (
     main_process_first,
     wrap_model,
 )
-from fer_video.train.distill import DistillationLoss, load_teacher, teacher_logits
+from fer_video.train.distill import UNLABELLED, DistillationLoss, load_teacher, teacher_logits
 from fer_video.train.engine import evaluate, set_seed, train_one_epoch, warmup_cosine
 from fer_video.transforms import TrainAugment, build_mix
 
@@ -113,6 +113,11 @@ def _fit(
     with main_process_first(context):  # rank 0 fills the decoded-data cache, the others read it
         data = load_fer2013(data_path, splits=["training", "publictest"])
     train, val = _training_split(data, config), data["publictest"]
+    weight = class_weights(train.labels, config.class_balance)
+    unlabelled_crops = 0
+    if config.unlabelled_videos:
+        with main_process_first(context):  # rank 0 cuts and caches the crops, the others read them
+            train, unlabelled_crops = _with_unlabelled_crops(train, config, context)
     images, labels = torch.from_numpy(train.images), torch.from_numpy(train.labels)
 
     model = create_model(config.model, num_classes=len(CLASSES), **config.model_kwargs)
@@ -128,7 +133,6 @@ def _fit(
         config.epochs * steps_per_epoch, int(config.warmup_epochs * steps_per_epoch), config.min_lr_ratio
     )
     scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, schedule)
-    weight = class_weights(train.labels, config.class_balance)
     weight = None if weight is None else weight.to(run_device)
     criterion: nn.Module = nn.CrossEntropyLoss(weight=weight, label_smoothing=config.label_smoothing)
     soft_targets, teacher = None, None
@@ -167,6 +171,7 @@ def _fit(
         "preprocess": config.preprocess.to_dict(),
         "config": config.to_dict(),
         "data": data_fingerprint(data_path),
+        "unlabelled_crops": unlabelled_crops,
         "hardware": hardware_description(),
         "world_size": context.world_size,
         "bf16_autocast": amp,
@@ -261,6 +266,24 @@ def _fit(
                 print(f"early stop: no PublicTest improvement for {config.early_stopping_patience} epochs", flush=True)
             break
     return {**best_metrics, "train_time_s": elapsed, "best_checkpoint": str(best_path)}
+
+
+def _with_unlabelled_crops(
+    train: FaceArrays, config: TrainConfig, context: DistributedContext
+) -> tuple[FaceArrays, int]:
+    """``train`` followed by the detector crops of ``config.unlabelled_videos``, labelled
+    :data:`UNLABELLED`, and the number of those crops."""
+    from fer_video.evaluate.clip_crops import CropSettings, video_crops
+
+    size = train.images.shape[1]
+    crops = video_crops(
+        config.unlabelled_videos, CropSettings(fps=config.unlabelled_fps, input_size=size), progress=context.is_main
+    ).crops
+    if context.is_main:
+        print(f"{len(crops)} unlabelled face crops from {', '.join(config.unlabelled_videos)}", flush=True)
+    images = np.concatenate([train.images, crops])
+    labels = np.concatenate([train.labels, np.full(len(crops), UNLABELLED, train.labels.dtype)])
+    return FaceArrays(images=images, labels=labels), len(crops)
 
 
 def class_weights(labels: np.ndarray, power: float) -> torch.Tensor | None:

@@ -60,10 +60,9 @@ class DistillationLoss(nn.Module):
 
     def _hard_loss(self, logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
         """Cross-entropy over the crops with a label (:data:`UNLABELLED` ones have none)."""
-        if target.ndim == 1:  # class indices; mixed (soft) targets always have labels
+        if target.ndim == 1 and (target == UNLABELLED).any():  # mixed (soft) targets always have labels
             labelled = target != UNLABELLED
-            if not labelled.all():
-                return self.hard(logits[labelled], target[labelled]) if labelled.any() else logits.sum() * 0.0
+            return self.hard(logits[labelled], target[labelled]) if labelled.any() else logits.sum() * 0.0
         return self.hard(logits, target)
 
 

@@ -13,6 +13,7 @@ from torch import nn
 from tqdm.auto import tqdm
 
 from fer_video.classifier import predict_logits_and_features
+from fer_video.train.distill import UNLABELLED
 from fer_video.train.distributed import (
     SINGLE_PROCESS,
     DistributedContext,
@@ -68,7 +69,8 @@ def train_one_epoch(
     ``step_callback(step, loss)`` gets the optimizer step count and that step's mean loss over the global batch.
     ``teacher_logits`` (N x C, with a distillation ``criterion``): the teacher's logits per training image;
     or ``teacher``: a frozen module that scores each augmented batch itself (consistent distillation).
-    Crops labelled ``-1`` (unlabelled video) count in the loss, not in the accuracy.
+    Crops labelled :data:`~fer_video.train.distill.UNLABELLED` (unlabelled video) count in the loss,
+    not in the accuracy.
     """
     model.train()
     order = torch.randperm(len(labels))
@@ -103,9 +105,9 @@ def train_one_epoch(
             step_loss, step_correct, step_seen, step_labelled = reduce_sums(
                 [
                     loss.item() * len(index),
-                    (logits.argmax(1) == target).sum().item(),  # never true for UNLABELLED (-1) crops
+                    (logits.argmax(1) == target).sum().item(),  # never true for UNLABELLED crops
                     len(index),
-                    (target >= 0).sum().item(),
+                    (target != UNLABELLED).sum().item(),
                 ],
                 context,
                 device,

@@ -213,10 +213,10 @@ def test_unlabelled_video_crops_join_the_training_set(trained_run, data_dir, tmp
     assert 8 <= meta["unlabelled_crops"] <= 10 and meta["config"]["unlabelled_videos"] == [str(clips)]
     log = read_log(tmp_path / "student" / "log.csv")
     assert all(np.isfinite(float(row["train_loss"])) and 0 <= float(row["train_acc"]) <= 1 for row in log)
-    (cache_file,) = (tmp_path / "cache" / "distill").glob("*.pt")  # the teacher scored the crops with the images
+    # the teacher's logits are cached for the Training images and for the crops apart: other crops reuse the former
+    cached = [torch.load(path, weights_only=True)["logits"] for path in (tmp_path / "cache" / "distill").glob("*.pt")]
     training_images = len(load_fer2013(data_dir, splits=["training"])["training"])
-    logits = torch.load(cache_file, weights_only=True)["logits"]
-    assert logits.shape == (training_images + meta["unlabelled_crops"], len(CLASSES))
+    assert sorted(len(logits) for logits in cached) == sorted([training_images, meta["unlabelled_crops"]])
 
 
 def test_cached_distillation_refuses_mixup_but_consistent_distillation_takes_it():
@@ -284,6 +284,19 @@ def test_ensemble_teacher_averages_its_members_logits(trained_run, data_dir, tmp
         teacher_logits([], images, cpu)
     with pytest.raises(CheckpointError, match="teacher checkpoint not found: .*missing.pt"):
         teacher_logits([out / "best.pt", tmp_path / "missing.pt"], images, cpu)
+
+
+def test_teacher_logits_in_blocks_reuse_each_blocks_cache(trained_run, tmp_path):
+    out, _ = trained_run
+    images = np.random.default_rng(1).integers(0, 256, (10, 48, 48), dtype=np.uint8)
+    cpu, cache = torch.device("cpu"), tmp_path / "cache" / "distill"  # private_cache: FER_VIDEO_CACHE=tmp_path/cache
+    whole = teacher_logits(out / "best.pt", images, cpu)
+    assert len(list(cache.glob("*.pt"))) == 1
+    blocks = teacher_logits(out / "best.pt", [images[:6], images[6:], images[:0]], cpu)
+    assert torch.allclose(blocks, whole, atol=1e-5)
+    assert len(list(cache.glob("*.pt"))) == 3  # one file per non-empty block
+    assert torch.equal(teacher_logits(out / "best.pt", [images[:6], images[6:]], cpu), blocks)  # read back
+    assert len(list(cache.glob("*.pt"))) == 3
 
 
 def test_bf16_autocast_only_where_asked_and_supported():

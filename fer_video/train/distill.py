@@ -1,7 +1,7 @@
 """Knowledge distillation: a small student learns from a trained teacher's soft predictions.
 
 The teacher's logits on every (clean) training image are computed once, averaged over the image
-and its mirror image, and cached (``<cache>/distill/``, keyed by the teacher file and the images);
+and its mirror image, and cached (``<cache>/distill/``, keyed by the teacher file and each block of images);
 an ensemble teacher (several checkpoints) gives the mean of its members' logits. The student
 trains on augmented views against
 ``(1 - alpha) * cross-entropy(labels) + alpha * T^2 * KL(teacher_T || student_T)`` (Hinton et al., 2015),
@@ -67,13 +67,18 @@ class DistillationLoss(nn.Module):
 
 
 def teacher_logits(
-    teacher: str | os.PathLike | Sequence[str | os.PathLike], images: np.ndarray, device: torch.device
+    teacher: str | os.PathLike | Sequence[str | os.PathLike],
+    images: np.ndarray | Sequence[np.ndarray],
+    device: torch.device,
 ) -> torch.Tensor:
     """The teacher's flip-averaged logits (N, C) on uint8 ``images`` (N, H, W); with several teacher
-    checkpoints (an ensemble), the mean of their logits. Each teacher's are computed once per
-    (teacher file, images) and then read from the cache."""
+    checkpoints (an ensemble), the mean of their logits. ``images`` may come in blocks (the Training
+    images, then video crops), concatenated in order: each teacher's logits are computed once per
+    (teacher file, block) and then read from the cache, so a new block leaves the others' reused."""
+    blocks = [images] if isinstance(images, np.ndarray) else [block for block in images if len(block)]
     paths = teacher_paths(teacher)
-    return torch.stack([_single_teacher_logits(path, images, device) for path in paths]).mean(dim=0)
+    per_teacher = [torch.cat([_single_teacher_logits(path, block, device) for block in blocks]) for path in paths]
+    return torch.stack(per_teacher).mean(dim=0)
 
 
 def teacher_paths(teacher: str | os.PathLike | Sequence[str | os.PathLike]) -> list[str | os.PathLike]:

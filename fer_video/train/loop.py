@@ -142,7 +142,9 @@ def _fit(
             teacher = load_teacher(config.teacher, config.preprocess, run_device, config.channels_last)
         else:
             with main_process_first(context):  # rank 0 computes and caches the logits, the others read them
-                soft_targets = teacher_logits(config.teacher, train.images, run_device)
+                labelled = len(train.images) - unlabelled_crops  # Training's cached logits stay valid
+                blocks = [train.images[:labelled], train.images[labelled:]]
+                soft_targets = teacher_logits(config.teacher, blocks, run_device)
     augment = TrainAugment(config.augment, config.preprocess)
     mix = build_mix(config.augment, len(CLASSES))
     amp = use_bf16_autocast(run_device, config.amp, config.cpu_bf16)

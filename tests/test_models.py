@@ -14,7 +14,7 @@ pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 def test_registry_lists_the_architectures():
     names = list_models()
-    assert {"vgg_fer", "vgg_fer_mid", "vgg_fer_small", "vgg_fer_tiny", "resnet18"} <= set(names)
+    assert {"vgg_fer", "vgg_fer_lean", "vgg_fer_mid", "vgg_fer_small", "vgg_fer_tiny", "resnet18"} <= set(names)
     assert list_models("vgg*") == sorted(n for n in names if n.startswith("vgg"))
 
 

@@ -15,12 +15,11 @@ import argparse
 import datetime
 import json
 import tempfile
-import time
 from pathlib import Path
 
 import numpy as np
 import torch
-from bench_image import machine
+from bench_image import machine, repeat_for
 from tqdm import tqdm
 
 from fer_video.backends.cpu import cpu_flags, int8_dot_product_flags
@@ -87,7 +86,8 @@ def random_model(widths: tuple[int, ...]) -> VGGFer:
 
 
 def int8_throughput(model: VGGFer, calibration: np.ndarray, args: argparse.Namespace) -> float:
-    """Best crops/s of the int8 graph at batch 64 over ``args.repeats`` runs of ``args.seconds``."""
+    """Best crops/s of the int8 graph at batch 64 over ``args.repeats`` runs of ``args.seconds`` (each after a
+    warm-up run)."""
     meta = {"model": "vgg_fer_variant", "classes": [str(i) for i in range(7)],
             "preprocess": {"input_size": INPUT_SIZE, "mean": 0.5, "std": 0.25}}
     batch = np.random.default_rng(0).normal(size=(BATCH, 1, INPUT_SIZE, INPUT_SIZE)).astype(np.float32)
@@ -97,16 +97,8 @@ def int8_throughput(model: VGGFer, calibration: np.ndarray, args: argparse.Names
         quantize_classifier(fp32, int8, calibration)
         session, _ = open_session(int8, "classifier", threads=args.threads)
         feed = {session.get_inputs()[0].name: batch}
-        for _ in range(3):
-            session.run(None, feed)
-        best = 0.0
-        for _ in range(args.repeats):
-            calls, started = 0, time.perf_counter()
-            while calls == 0 or time.perf_counter() - started < args.seconds:
-                session.run(None, feed)
-                calls += 1
-            best = max(best, calls * BATCH / (time.perf_counter() - started))
-    return best
+        runs = [repeat_for(args.seconds, lambda: session.run(None, feed)) for _ in range(args.repeats)]
+    return max(calls * BATCH / wall for calls, wall, _ in runs)
 
 
 def main(args: argparse.Namespace) -> None:

@@ -20,8 +20,10 @@ from pathlib import Path
 
 import numpy as np
 from sklearn.metrics import f1_score
+from tqdm import tqdm
 
 from fer_video.classifier import CropClassifier
+from fer_video.cli.eval_crops_cmd import DEFAULT_LABELS
 from fer_video.constants import CLASSES
 from fer_video.data import load_fer2013, require_fer2013_path
 from fer_video.evaluate.clip_crops import clip_crops, score_probabilities
@@ -29,13 +31,12 @@ from fer_video.evaluate.outputs import check_overwrite, write_text_atomic
 from fer_video.provenance import source_revision
 
 REPOSITORY = Path(__file__).resolve().parents[1]
-DEFAULT_LABELS = REPOSITORY.parent / "shared" / "data" / "real_video" / "labels.csv"
 
 
 def get_args_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("checkpoints", nargs="+", help="NAME=PATH (or PATH: named after the file) of each CNN")
-    parser.add_argument("--labels", default=str(DEFAULT_LABELS), help="labels CSV of the real clips")
+    parser.add_argument("--labels", default=DEFAULT_LABELS, help=f"labels CSV of the real clips (default: {DEFAULT_LABELS})")
     parser.add_argument("--data", default=None, help="FER2013 zip, folder or csv (default: $FER2013_PATH)")
     parser.add_argument("--max-size", type=int, default=3, help="largest ensemble scored")
     parser.add_argument("--tta", choices=("none", "flip"), default="none", help="flip: average each CNN over the mirror")
@@ -127,7 +128,7 @@ def main(args: argparse.Namespace) -> None:
     test = load_fer2013(require_fer2013_path(args.data), splits=["publictest"])["publictest"]
     crops = clip_crops(args.labels, progress=True)
     probabilities = {}
-    for name, path in named.items():
+    for name, path in tqdm(named.items(), desc="CNNs scored", unit="cnn"):
         classifier = CropClassifier.from_file(path, device="cpu", flip_tta=args.tta == "flip", backend="torch")
         if tuple(classifier.classes) != CLASSES:
             raise SystemExit(f"error: {path}: classes {classifier.classes} are not {CLASSES}")

@@ -16,6 +16,7 @@ import datetime
 import itertools
 import json
 import os
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -26,7 +27,7 @@ from fer_video.classifier import CropClassifier
 from fer_video.cli.eval_crops_cmd import DEFAULT_LABELS
 from fer_video.constants import CLASSES
 from fer_video.data import load_fer2013, require_fer2013_path
-from fer_video.evaluate.clip_crops import clip_crops, score_probabilities
+from fer_video.evaluate.clip_crops import CropScores, clip_crops, score_probabilities
 from fer_video.evaluate.outputs import check_overwrite, write_text_atomic
 from fer_video.provenance import source_revision
 
@@ -38,11 +39,19 @@ def get_args_parser() -> argparse.ArgumentParser:
     parser.add_argument("checkpoints", nargs="+", help="NAME=PATH (or PATH: named after the file) of each CNN")
     parser.add_argument("--labels", default=DEFAULT_LABELS, help=f"labels CSV of the real clips (default: {DEFAULT_LABELS})")
     parser.add_argument("--data", default=None, help="FER2013 zip, folder or csv (default: $FER2013_PATH)")
-    parser.add_argument("--max-size", type=int, default=3, help="largest ensemble scored")
+    parser.add_argument("--max-size", type=positive_int, default=3, help="largest ensemble scored")
     parser.add_argument("--tta", choices=("none", "flip"), default="none", help="flip: average each CNN over the mirror")
     parser.add_argument("--out", default="results", help="folder for ensembles.json and ensembles.md")
     parser.add_argument("--overwrite", action="store_true")
     return parser
+
+
+def positive_int(text: str) -> int:
+    """An argparse type: an integer of at least 1."""
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
+    return value
 
 
 def parse_named(specs: list[str]) -> dict[str, Path]:
@@ -61,7 +70,10 @@ def parse_named(specs: list[str]) -> dict[str, Path]:
 
 
 def ensemble_rows(
-    probabilities: dict[str, tuple[np.ndarray, np.ndarray]], labels: np.ndarray, score_clips, max_size: int
+    probabilities: dict[str, tuple[np.ndarray, np.ndarray]],
+    labels: np.ndarray,
+    score_clips: Callable[[np.ndarray], CropScores],
+    max_size: int,
 ) -> list[dict]:
     """One row per ensemble of 1..``max_size`` CNNs: PublicTest accuracy and macro-F1 of the mean probabilities,
     and ``score_clips(mean clip probabilities)``'s summary (a :class:`CropScores`)."""
@@ -95,6 +107,7 @@ def disagreement(probabilities: dict[str, tuple[np.ndarray, np.ndarray]]) -> lis
 
 
 def markdown(report: dict) -> str:
+    """The report as a page: one table row per ensemble, then one per pair of CNNs."""
     lines = [
         "# CNNs alone and in mean-probability ensembles",
         "",

@@ -64,3 +64,10 @@ def test_markdown_lists_every_ensemble_and_pair():
     text = score_ensembles.markdown(report)
     assert "| a + b | 50.00% | 0.400 | 0.250 | 1.000 |" in text
     assert "| a / b | 0.500 | 0.000 |" in text
+
+
+def test_max_size_must_be_at_least_one():
+    parser = score_ensembles.get_args_parser()
+    assert parser.parse_args(["a.pt", "--max-size", "2"]).max_size == 2
+    with pytest.raises(SystemExit):
+        parser.parse_args(["a.pt", "--max-size", "0"])

@@ -23,11 +23,9 @@ import numpy as np
 from sklearn.metrics import f1_score
 from tqdm import tqdm
 
-from fer_video.classifier import CropClassifier
 from fer_video.cli.eval_crops_cmd import DEFAULT_LABELS
-from fer_video.constants import CLASSES
 from fer_video.data import load_fer2013, require_fer2013_path
-from fer_video.evaluate.clip_crops import CropScores, clip_crops, score_probabilities
+from fer_video.evaluate.clip_crops import CropScores, clip_crops, crops_classifier, score_probabilities
 from fer_video.evaluate.outputs import check_overwrite, write_text_atomic
 from fer_video.provenance import source_revision
 
@@ -142,9 +140,7 @@ def main(args: argparse.Namespace) -> None:
     crops = clip_crops(args.labels, progress=True)
     probabilities = {}
     for name, path in tqdm(named.items(), desc="CNNs scored", unit="cnn"):
-        classifier = CropClassifier.from_file(path, device="cpu", flip_tta=args.tta == "flip", backend="torch")
-        if tuple(classifier.classes) != CLASSES:
-            raise SystemExit(f"error: {path}: classes {classifier.classes} are not {CLASSES}")
+        classifier = crops_classifier(crops, path, flip_tta=args.tta == "flip")
         probabilities[name] = (classifier.predict_proba(test.images), classifier.predict_proba(crops.crops))
     report = {
         "date": datetime.datetime.now().isoformat(timespec="seconds"),

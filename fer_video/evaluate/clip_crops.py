@@ -37,6 +37,7 @@ from fer_video.constants import CLASSES, FER_IMAGE_SIZE
 from fer_video.evaluate.outputs import atomic_path
 
 if TYPE_CHECKING:
+    from fer_video.classifier import CropClassifier
     from fer_video.faces import FaceDetections
 
 logger = logging.getLogger(__name__)
@@ -258,10 +259,10 @@ def score_probabilities(crops: ClipCrops, probabilities: np.ndarray) -> CropScor
     return CropScores(clips, summary)
 
 
-def score_crops(
+def crops_classifier(
     crops: ClipCrops, weights: str | os.PathLike, device: str = "cpu", flip_tta: bool = False
-) -> CropScores:
-    """:func:`score_probabilities` for the CNN in ``weights`` (run with PyTorch)."""
+) -> CropClassifier:
+    """The CNN in ``weights`` (run with PyTorch), checked to predict the 7 classes from crops of ``crops``' size."""
     from fer_video.classifier import CropClassifier
 
     classifier = CropClassifier.from_file(str(weights), device=device, flip_tta=flip_tta, backend="torch")
@@ -271,6 +272,14 @@ def score_crops(
         raise ValueError(
             f"{weights} takes {classifier.preprocess.input_size} px crops; these are {crops.settings.input_size} px"
         )
+    return classifier
+
+
+def score_crops(
+    crops: ClipCrops, weights: str | os.PathLike, device: str = "cpu", flip_tta: bool = False
+) -> CropScores:
+    """:func:`score_probabilities` for the CNN in ``weights`` (run with PyTorch)."""
+    classifier = crops_classifier(crops, weights, device, flip_tta)
     if len(crops.crops) == 0:
         return score_probabilities(crops, np.zeros((0, len(CLASSES)), np.float32))
     return score_probabilities(crops, classifier.predict_proba(crops.crops))

@@ -18,6 +18,8 @@ import argparse
 import datetime
 import json
 import os
+import shlex
+import sys
 import time
 from pathlib import Path
 
@@ -152,6 +154,7 @@ def main(args: argparse.Namespace) -> None:
     report = {
         "date": datetime.datetime.now().isoformat(timespec="seconds"),
         "commit": source_revision(),
+        "command": "python scripts/bench_crops.py " + shlex.join(sys.argv[1:]),
         "machine": {**host, "load_average_1min_at_end": os.getloadavg()[0], "onnxruntime": _ort_version()},
         "settings": {
             "threads": args.threads,
@@ -261,7 +264,7 @@ def markdown(report: dict) -> str:
             f"| {model_name} | >= {target['crops_per_s_batch64_needed']:,.0f} | {target['crops_per_s_batch64']:,.0f} | "
             f"{'n/a' if loss is None else f'{100 * loss:.2f}'} | {'yes' if target['met'] else 'no'} |"
         )
-    lines += ["", "Rerun: `python scripts/bench_crops.py --threads 2 --overwrite` (see `--help`).", ""]
+    lines += ["", f"Command: `{report['command']}` (`--overwrite` to replace these files).", ""]
     return "\n".join(lines)
 
 

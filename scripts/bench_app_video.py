@@ -37,7 +37,7 @@ from PIL import Image
 
 from fer_video.app.examples import astronaut, write_clip
 from fer_video.app.settings import describe_duration
-from fer_video.evaluate.outputs import write_text_atomic
+from fer_video.evaluate.outputs import write_report
 from fer_video.provenance import source_revision
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -194,8 +194,7 @@ def main() -> None:
     }
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
-    write_text_atomic(out.with_suffix(".json"), json.dumps(result, indent=2) + "\n")
-    write_text_atomic(out.with_suffix(".md"), markdown(result))
+    write_report(out.with_suffix(".json"), out.with_suffix(".md"), result, markdown(result))
     print(markdown(result))
 
 

@@ -32,7 +32,7 @@ from fer_video.backends.cpu import cpu_flags, int8_dot_product_flags
 from fer_video.backends.gru import OnnxGruStep
 from fer_video.classifier import CropClassifier
 from fer_video.data import FaceArrays, load_fer2013, resolve_fer2013_path
-from fer_video.evaluate.outputs import check_overwrite, write_text_atomic
+from fer_video.evaluate.outputs import check_overwrite, write_report
 from fer_video.pretrained import SHIPPED_MODELS, default_cnn_path, default_gru_path
 from fer_video.provenance import source_revision
 from fer_video.temporal import load_gru, make_smoother
@@ -167,8 +167,7 @@ def main(args: argparse.Namespace) -> None:
         "gru_step": gru,
         "targets": targets(rows),
     }
-    write_text_atomic(json_path, json.dumps(report, indent=2) + "\n")
-    write_text_atomic(md_path, markdown(report))
+    write_report(json_path, md_path, report, markdown(report))
     print(markdown(report))
 
 

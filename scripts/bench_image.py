@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import argparse
 import datetime
-import json
 import os
 import platform
 import time
@@ -25,7 +24,7 @@ from skimage import data as skimage_data
 
 from fer_video.backends import BACKENDS
 from fer_video.checkpoint import hardware_description
-from fer_video.evaluate.outputs import check_overwrite, write_text_atomic
+from fer_video.evaluate.outputs import check_overwrite, write_report
 from fer_video.faces import align_faces
 from fer_video.pretrained import DEFAULT_MODEL, SHIPPED_MODELS
 from fer_video.provenance import source_revision
@@ -156,8 +155,7 @@ def main(args: argparse.Namespace) -> None:
             "photos_per_s_640x480": {"target": TARGET_PHOTOS_PER_S, "met": vga >= TARGET_PHOTOS_PER_S},
         },
     }
-    write_text_atomic(json_path, json.dumps(report, indent=2) + "\n")
-    write_text_atomic(md_path, markdown(report))
+    write_report(json_path, md_path, report, markdown(report))
     print(markdown(report))
 
 

@@ -31,7 +31,7 @@ from pathlib import Path
 
 from bench_memory import make_clip
 from bench_startup import machine
-from fer_video.evaluate.outputs import check_overwrite, write_text_atomic
+from fer_video.evaluate.outputs import check_overwrite, write_report
 from fer_video.provenance import source_revision
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -123,8 +123,7 @@ def main() -> None:
         "runs": runs,
     }
     out.mkdir(parents=True, exist_ok=True)
-    write_text_atomic(json_path, json.dumps(result, indent=2) + "\n")
-    write_text_atomic(md_path, markdown(result))
+    write_report(json_path, md_path, result, markdown(result))
     print(markdown(result))
 
 

@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import argparse
 import datetime
-import json
 import os
 import subprocess
 import sys
@@ -31,7 +30,7 @@ import numpy as np
 from skimage import data as skimage_data
 
 from bench_startup import machine
-from fer_video.evaluate.outputs import check_overwrite, write_text_atomic
+from fer_video.evaluate.outputs import check_overwrite, write_report
 from fer_video.provenance import source_revision
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -119,8 +118,7 @@ def main() -> None:
         "command": "python scripts/bench_memory.py" + (" --baseline DIR" if args.baseline else "") + " --overwrite",
     }
     out.mkdir(parents=True, exist_ok=True)
-    write_text_atomic(out / "bench_memory.json", json.dumps(result, indent=2) + "\n")
-    write_text_atomic(out / "bench_memory.md", markdown(result))
+    write_report(out / "bench_memory.json", out / "bench_memory.md", result, markdown(result))
     print(markdown(result))
 
 

@@ -27,7 +27,6 @@ from __future__ import annotations
 
 import argparse
 import datetime
-import json
 import os
 import resource
 import shutil
@@ -45,7 +44,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from fer_video.cache import cache_dir
-from fer_video.evaluate.outputs import check_overwrite, write_text_atomic
+from fer_video.evaluate.outputs import check_overwrite, write_report
 from fer_video.provenance import source_revision
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -291,8 +290,7 @@ def main(args: argparse.Namespace) -> None:
         "baseline": str(args.baseline) if args.baseline else None,
         "results": results,
     }
-    write_text_atomic(json_path, json.dumps(report, indent=2) + "\n")
-    write_text_atomic(md_path, markdown(report))
+    write_report(json_path, md_path, report, markdown(report))
     print(markdown(report))
 
 

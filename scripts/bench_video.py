@@ -228,7 +228,7 @@ def main() -> None:
         (args.run_in / "cases.json").write_text(json.dumps(cases))
         return
     from fer_video.checkpoint import hardware_description
-    from fer_video.evaluate.outputs import write_text_atomic
+    from fer_video.evaluate.outputs import write_report
     from fer_video.provenance import source_revision
 
     load = os.getloadavg()[0]
@@ -264,8 +264,7 @@ def main() -> None:
     }
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
-    write_text_atomic(out.with_suffix(".json"), json.dumps(result, indent=2) + "\n")
-    write_text_atomic(out.with_suffix(".md"), markdown(result))
+    write_report(out.with_suffix(".json"), out.with_suffix(".md"), result, markdown(result))
     print(markdown(result))
 
 

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import json
 import os
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 
 def check_overwrite(paths: Iterable[Path], overwrite: bool) -> None:
@@ -33,3 +35,9 @@ def write_text_atomic(target: str | os.PathLike, text: str) -> None:
     """Write ``text`` to ``target`` via a temporary file and a rename."""
     with atomic_path(target) as partial:
         partial.write_text(text)
+
+
+def write_report(json_path: str | os.PathLike, markdown_path: str | os.PathLike, data: Any, markdown: str) -> None:
+    """Write a benchmark's ``data`` as indented JSON and its ``markdown`` rendering, each atomically."""
+    write_text_atomic(json_path, json.dumps(data, indent=2) + "\n")
+    write_text_atomic(markdown_path, markdown)

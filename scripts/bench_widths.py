@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import argparse
 import datetime
-import json
 import tempfile
 from pathlib import Path
 
@@ -24,7 +23,7 @@ from tqdm import tqdm
 
 from fer_video.backends.cpu import cpu_flags, int8_dot_product_flags
 from fer_video.backends.session import open_session
-from fer_video.evaluate.outputs import check_overwrite, write_text_atomic
+from fer_video.evaluate.outputs import check_overwrite, write_report
 from fer_video.export.onnx import export_classifier
 from fer_video.export.quantize import quantize_classifier, training_calibration_crops
 from fer_video.models.vgg import VGGFer
@@ -115,7 +114,6 @@ def main(args: argparse.Namespace) -> None:
         rows.append({"widths": "-".join(map(str, widths)), "multiply_adds": multiply_adds(widths),
                      "int8_crops_per_s": int8_throughput(random_model(widths), calibration, args)})
     out.mkdir(parents=True, exist_ok=True)
-    write_text_atomic(targets[0], json.dumps({"context": context, "rows": rows}, indent=2) + "\n")
     lines = [
         "# Int8 throughput of VGG widths (random weights)", "",
         f"{context['date']}, commit {context['commit']}, on {context['hardware']}; int8 dot-product instructions: "
@@ -126,8 +124,9 @@ def main(args: argparse.Namespace) -> None:
     ]
     lines += [f"| {row['widths']} | {row['multiply_adds'] / 1e6:.0f} M | {row['int8_crops_per_s']:,.0f} |" for row in rows]
     lines += ["", "Rerun: `python scripts/bench_widths.py --out DIR --overwrite` (see `--help`)."]
-    write_text_atomic(targets[1], "\n".join(lines) + "\n")
-    print("\n".join(lines))
+    markdown = "\n".join(lines) + "\n"
+    write_report(targets[0], targets[1], {"context": context, "rows": rows}, markdown)
+    print(markdown, end="")
 
 
 if __name__ == "__main__":

@@ -32,7 +32,7 @@ from fer_video.backends.cpu import cpu_flags, int8_dot_product_flags
 from fer_video.backends.gru import OnnxGruStep
 from fer_video.classifier import CropClassifier
 from fer_video.data import FaceArrays, load_fer2013, resolve_fer2013_path
-from fer_video.evaluate.outputs import check_overwrite, write_report
+from fer_video.evaluate.outputs import check_overwrite_or_exit, write_report
 from fer_video.pretrained import SHIPPED_MODELS, default_cnn_path, default_gru_path
 from fer_video.provenance import source_revision
 from fer_video.temporal import load_gru, make_smoother
@@ -105,7 +105,7 @@ def gru_throughput(weights: Path, cnn_weights: Path, seconds: float) -> dict[str
 def main(args: argparse.Namespace) -> None:
     out = Path(args.out)
     json_path, md_path = out / "bench_crops.json", out / "bench_crops.md"
-    check_overwrite([json_path, md_path], args.overwrite)
+    check_overwrite_or_exit([json_path, md_path], args.overwrite)
     torch.set_num_threads(args.threads)
     flags = cpu_flags()
     host = {

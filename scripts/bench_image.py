@@ -24,7 +24,7 @@ from skimage import data as skimage_data
 
 from fer_video.backends import BACKENDS
 from fer_video.checkpoint import hardware_description
-from fer_video.evaluate.outputs import check_overwrite, write_report
+from fer_video.evaluate.outputs import check_overwrite_or_exit, write_report
 from fer_video.faces import align_faces
 from fer_video.pretrained import DEFAULT_MODEL, SHIPPED_MODELS
 from fer_video.provenance import source_revision
@@ -120,7 +120,7 @@ def machine() -> dict:
 def main(args: argparse.Namespace) -> None:
     out = Path(args.out)
     json_path, md_path = out / "bench_image.json", out / "bench_image.md"
-    check_overwrite([json_path, md_path], args.overwrite)
+    check_overwrite_or_exit([json_path, md_path], args.overwrite)
     if args.threads:
         torch.set_num_threads(args.threads)
     host = machine()

@@ -31,7 +31,7 @@ from pathlib import Path
 
 from bench_memory import make_clip
 from bench_startup import machine
-from fer_video.evaluate.outputs import check_overwrite, write_report
+from fer_video.evaluate.outputs import check_overwrite_or_exit, write_report
 from fer_video.provenance import source_revision
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -96,7 +96,7 @@ def main() -> None:
     args = get_args_parser().parse_args()
     out = Path(args.out)
     json_path, md_path = out / "bench_live.json", out / "bench_live.md"
-    check_overwrite([json_path, md_path], args.overwrite)
+    check_overwrite_or_exit([json_path, md_path], args.overwrite)
     missing = [clip for clip in args.clips if not Path(clip).is_file()]
     if missing:
         sys.exit(f"bench_live: clip(s) not found: {', '.join(missing)}")

@@ -30,7 +30,7 @@ import numpy as np
 from skimage import data as skimage_data
 
 from bench_startup import machine
-from fer_video.evaluate.outputs import check_overwrite, write_report
+from fer_video.evaluate.outputs import check_overwrite_or_exit, write_report
 from fer_video.provenance import source_revision
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -96,7 +96,7 @@ def main() -> None:
     parser.add_argument("--overwrite", action="store_true")
     args = parser.parse_args()
     out = Path(args.out)
-    check_overwrite([out / "bench_memory.json", out / "bench_memory.md"], args.overwrite)
+    check_overwrite_or_exit([out / "bench_memory.json", out / "bench_memory.md"], args.overwrite)
     load_start = os.getloadavg()[0]
     versions = {"this": None, **({f"baseline ({args.baseline})": args.baseline.resolve()} if args.baseline else {})}
     runs: dict[str, list[dict]] = {name: [] for name in versions}

@@ -44,7 +44,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from fer_video.cache import cache_dir
-from fer_video.evaluate.outputs import check_overwrite, write_report
+from fer_video.evaluate.outputs import check_overwrite_or_exit, write_report
 from fer_video.provenance import source_revision
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -248,7 +248,7 @@ def machine() -> dict:
 def main(args: argparse.Namespace) -> None:
     out = Path(args.out)
     json_path, md_path = out / "bench_startup.json", out / "bench_startup.md"
-    check_overwrite([json_path, md_path], args.overwrite)
+    check_overwrite_or_exit([json_path, md_path], args.overwrite)
     if args.repeats < 1:
         raise SystemExit("--repeats must be at least 1")
     started = datetime.datetime.now().isoformat(timespec="seconds")

@@ -23,7 +23,7 @@ from tqdm import tqdm
 
 from fer_video.backends.cpu import cpu_flags, int8_dot_product_flags
 from fer_video.backends.session import open_session
-from fer_video.evaluate.outputs import check_overwrite, write_report
+from fer_video.evaluate.outputs import check_overwrite_or_exit, write_report
 from fer_video.export.onnx import export_classifier
 from fer_video.export.quantize import quantize_classifier, training_calibration_crops
 from fer_video.models.vgg import VGGFer
@@ -103,7 +103,7 @@ def int8_throughput(model: VGGFer, calibration: np.ndarray, args: argparse.Names
 def main(args: argparse.Namespace) -> None:
     out = Path(args.out)
     targets = [out / "bench_widths.json", out / "bench_widths.md"]
-    check_overwrite(targets, args.overwrite)
+    check_overwrite_or_exit(targets, args.overwrite)
     variants = [parse_widths(text) for text in args.widths]
     torch.manual_seed(0)
     context = {**machine(), "date": datetime.datetime.now().isoformat(timespec="seconds"), "commit": source_revision(),

@@ -627,7 +627,7 @@ def main(args: argparse.Namespace) -> None:
     from fer_video.checkpoint import hardware_description
     from fer_video.evaluate.outputs import (
         atomic_path,
-        check_overwrite,
+        check_overwrite_or_exit,
         write_text_atomic,
     )
     from fer_video.faces import create_detector
@@ -637,7 +637,7 @@ def main(args: argparse.Namespace) -> None:
     out = Path(args.out)
     names = ("detection.md", "detection.csv", "totals.csv", "thresholds.csv", "images.csv", "detection.png")
     paths = {name: out / name for name in names}
-    check_overwrite(paths.values(), args.overwrite)
+    check_overwrite_or_exit(paths.values(), args.overwrite)
     load_start, wall_start = os.getloadavg()[0], time.perf_counter()
     commit = source_revision()
     rng = np.random.default_rng(args.seed)

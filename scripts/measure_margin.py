@@ -20,7 +20,7 @@ import pandas as pd
 
 from fer_video.checkpoint import hardware_description
 from fer_video.data import load_fer2013, resolve_fer2013_path
-from fer_video.evaluate.outputs import atomic_path, check_overwrite, write_text_atomic
+from fer_video.evaluate.outputs import atomic_path, check_overwrite_or_exit, write_text_atomic
 from fer_video.faces import DEFAULT_MARGIN, FaceDetections, align_faces, create_detector
 from fer_video.pretrained import default_cnn_path, load_classifier
 
@@ -79,7 +79,7 @@ def pixel_correlation(crops: np.ndarray, originals: np.ndarray) -> float:
 def main(args: argparse.Namespace) -> None:
     out = Path(args.out)
     csv_path, md_path = out / "face_margin.csv", out / "face_margin.md"
-    check_overwrite([csv_path, md_path], args.overwrite)
+    check_overwrite_or_exit([csv_path, md_path], args.overwrite)
     data_path = resolve_fer2013_path(args.data)
     if data_path is None:
         raise SystemExit("FER2013 not found: pass --data or set FER2013_PATH")

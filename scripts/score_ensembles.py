@@ -26,7 +26,7 @@ from tqdm import tqdm
 from fer_video.cli.eval_crops_cmd import DEFAULT_LABELS
 from fer_video.data import load_fer2013, require_fer2013_path
 from fer_video.evaluate.clip_crops import CropScores, clip_crops, crops_classifier, score_probabilities
-from fer_video.evaluate.outputs import check_overwrite, write_text_atomic
+from fer_video.evaluate.outputs import check_overwrite_or_exit, write_text_atomic
 from fer_video.provenance import source_revision
 
 REPOSITORY = Path(__file__).resolve().parents[1]
@@ -135,7 +135,7 @@ def main(args: argparse.Namespace) -> None:
     named = parse_named(args.checkpoints)
     out = Path(args.out)
     targets = [out / "ensembles.json", out / "ensembles.md"]
-    check_overwrite(targets, args.overwrite)
+    check_overwrite_or_exit(targets, args.overwrite)
     test = load_fer2013(require_fer2013_path(args.data), splits=["publictest"])["publictest"]
     crops = clip_crops(args.labels, progress=True)
     probabilities = {}

@@ -18,6 +18,14 @@ def check_overwrite(paths: Iterable[Path], overwrite: bool) -> None:
         raise FileExistsError(f"{shown} already exist(s); pass --overwrite to replace, or choose another --out")
 
 
+def check_overwrite_or_exit(paths: Iterable[Path], overwrite: bool) -> None:
+    """:func:`check_overwrite` for scripts: a one-line ``error: ...`` and exit status 1 instead of a traceback."""
+    try:
+        check_overwrite(paths, overwrite)
+    except FileExistsError as error:
+        raise SystemExit(f"error: {error}") from None
+
+
 @contextmanager
 def atomic_path(target: str | os.PathLike) -> Iterator[Path]:
     """Yield a temporary path beside ``target``; on success rename it onto ``target``, else delete it."""

@@ -143,3 +143,6 @@ def test_training_logs_of_stages_join_with_epochs_numbered_on(tmp_path):
     assert log["val_acc"].tolist() == [0.25, 0.35, 0.45]
     plot_training_curves(log, tmp_path / "curves.png")
     assert (tmp_path / "curves.png").stat().st_size > 0
+    log["real_clip_acc"] = [0.3, 0.4, 0.5]  # a run that scored real clips gets their curve too
+    plot_training_curves(log, tmp_path / "with_real.png")
+    assert (tmp_path / "with_real.png").stat().st_size > 0

@@ -12,13 +12,14 @@ from fer_video.checkpoint import CheckpointError, load_checkpoint, model_from_ch
 from fer_video.classifier import CropClassifier
 from fer_video.constants import CLASSES
 from fer_video.data import load_fer2013
+from fer_video.evaluate.clip_crops import clip_crops, score_crops
 from fer_video.models import create_model
 from fer_video.train import TrainConfig, fit
 from fer_video.device import cpu_has_native_bf16, use_bf16_autocast
 from fer_video.train.distill import UNLABELLED, DistillationLoss, TeacherEnsemble, load_teacher, teacher_logits
 from fer_video.transforms import AugmentConfig, EvalPreprocess, PreprocessConfig, TrainAugment, crops_to_tensor
 from synthetic_fer import tiny_dataset
-from synthetic_video import face_frames, write_clip
+from synthetic_video import blank_frames, face_frames, write_clip
 
 TINY = TrainConfig(name="tiny", model="vgg_fer_tiny", epochs=3, batch_size=32, lr=0.05, num_threads=1, seed=0)
 
@@ -217,6 +218,35 @@ def test_unlabelled_video_crops_join_the_training_set(trained_run, data_dir, tmp
     cached = [torch.load(path, weights_only=True)["logits"] for path in (tmp_path / "cache" / "distill").glob("*.pt")]
     training_images = len(load_fer2013(data_dir, splits=["training"])["training"])
     assert sorted(len(logits) for logits in cached) == sorted([training_images, meta["unlabelled_crops"]])
+
+
+def test_real_clips_are_scored_every_epoch_and_a_resumed_log_keeps_its_columns(data_dir, tmp_path, astronaut):
+    write_clip(tmp_path / "face.mp4", face_frames(astronaut, 10))
+    (tmp_path / "labels.csv").write_text("file,label\nface.mp4,happy\n")
+    run = tmp_path / "run"
+    scored = TINY.with_overrides(epochs=2, ema_decay=0.9, keep_epochs=True, real_clips=str(tmp_path / "labels.csv"))
+    fit(scored, data_dir, run, device="cpu")
+    log = read_log(run / "log.csv")
+    assert all(0 <= float(row[column]) <= 1 for row in log for column in ("real_clip_acc", "ema_real_clip_acc"))
+    metrics = load_checkpoint(run / "epoch_002.pt")["meta"]["metrics"]
+    chosen = log[1]["ema_real_clip_acc" if metrics["weights"] == "ema" else "real_clip_acc"]
+    assert metrics["real_clip_acc"] == pytest.approx(float(chosen), abs=1e-6)
+    crops = clip_crops(tmp_path / "labels.csv")  # what `fer-video eval-crops` gives the kept epoch
+    assert score_crops(crops, run / "epoch_002.pt").summary["mean_clip_frame_accuracy"] == metrics["real_clip_acc"]
+
+    plain = tmp_path / "plain"  # a run that started without real clips and resumes with them
+    fit(TINY.with_overrides(epochs=1), data_dir, plain, device="cpu")
+    fit(scored.with_overrides(epochs=2, ema_decay=0.0), data_dir, plain, resume=True, device="cpu")
+    with (plain / "log.csv").open() as handle:
+        header, *rows = list(csv.reader(handle))
+    assert "real_clip_acc" not in header and [len(row) for row in rows] == [len(header)] * 2
+
+
+def test_real_clips_without_a_face_are_refused(data_dir, tmp_path):
+    write_clip(tmp_path / "empty.mp4", blank_frames(6))
+    (tmp_path / "labels.csv").write_text("file,label\nempty.mp4,sad\n")
+    with pytest.raises(ValueError, match="no face was found"):
+        fit(TINY.with_overrides(real_clips=str(tmp_path / "labels.csv")), data_dir, tmp_path / "run", device="cpu")
 
 
 def test_cached_distillation_refuses_mixup_but_consistent_distillation_takes_it():

@@ -75,7 +75,7 @@ def read_training_logs(paths: Sequence[str | os.PathLike]) -> pd.DataFrame:
 
 def plot_training_curves(log: pd.DataFrame, path: str | os.PathLike, title: str = "training") -> None:
     """Loss and accuracy per epoch, training vs PublicTest (and the EMA weights' PublicTest scores, when
-    the run kept an EMA), from a run's epoch log."""
+    the run kept an EMA; the labelled real clips' frame accuracy, when it scored them), from a run's epoch log."""
     figure = Figure(figsize=(11, 4))
     figure.subplots_adjust(left=0.07, right=0.98, bottom=0.13, top=0.91, wspace=0.22)
     loss_axes, acc_axes = figure.subplots(1, 2)
@@ -85,6 +85,8 @@ def plot_training_curves(log: pd.DataFrame, path: str | os.PathLike, title: str 
         ema = log.get(f"ema_val_{metric}", pd.Series(dtype=float))
         if ema.notna().any():
             axes.plot(log["epoch"], ema, marker="o", markersize=3, label="PublicTest (EMA weights)")
+        if metric == "acc":
+            _plot_real_clip_accuracy(axes, log)
         for boundary in log.loc[log.get("stage", pd.Series(1, index=log.index)).diff() > 0, "epoch"]:
             axes.axvline(boundary - 0.5, color="grey", linestyle="--", linewidth=1)
         axes.set(xlabel="epoch", ylabel=metric, title=f"{title}: {metric}")
@@ -92,6 +94,14 @@ def plot_training_curves(log: pd.DataFrame, path: str | os.PathLike, title: str 
         axes.grid(alpha=0.3)
         axes.legend()
     save_figure(figure, path)
+
+
+def _plot_real_clip_accuracy(axes, log: pd.DataFrame) -> None:
+    """The labelled real clips' mean frame accuracy per epoch, for runs that scored them (``real_clips``)."""
+    for column, label in (("real_clip_acc", "real clips"), ("ema_real_clip_acc", "real clips (EMA weights)")):
+        values = log.get(column, pd.Series(dtype=float))
+        if values.notna().any():
+            axes.plot(log["epoch"], values, marker="s", markersize=3, linestyle=":", label=label)
 
 
 def _draw_reliability(axes, counts_axes, table: dict[str, list[float]], title: str) -> None:

@@ -29,6 +29,10 @@ class TrainConfig:
     # on real, detector-framed faces as well as on FER2013's. Needs a teacher.
     unlabelled_videos: list[str] = field(default_factory=list)
     unlabelled_fps: float = 10.0  # frames per second cut from each unlabelled clip
+    # Labels CSV of labelled real clips (file,label; e.g. ../shared/data/real_video/labels.csv): each epoch's raw
+    # and EMA weights are also scored on their detector crops (mean per-clip frame accuracy, in log.csv and the
+    # epoch checkpoints), so that epochs can be chosen on real faces as well. best.pt stays PublicTest's choice.
+    real_clips: str = ""
     epochs: int = 30
     batch_size: int = 128
     optimizer: str = "sgd"  # sgd (nesterov) | adamw

@@ -32,13 +32,8 @@ from fer_video.train.distributed import (
 )
 from fer_video.train.distill import UNLABELLED, DistillationLoss, load_teacher, teacher_logits
 from fer_video.train.engine import evaluate, set_seed, train_one_epoch, warmup_cosine
+from fer_video.train.real_clips import load_real_clips, score_real_clips
 from fer_video.transforms import TrainAugment, build_mix
-
-LOG_FIELDS = [
-    "epoch", "lr", "train_loss", "train_acc", "val_loss", "val_acc", "ema_val_loss", "ema_val_acc",
-    "epoch_time_s", "images_per_s",
-]
-
 
 def data_fingerprint(path: str | os.PathLike) -> dict[str, Any]:
     """Name, size and a SHA-256 of the data file (folders: name only)."""
@@ -119,6 +114,10 @@ def _fit(
         with main_process_first(context):  # rank 0 cuts and caches the crops, the others read them
             train, unlabelled_crops = _with_unlabelled_crops(train, config, context)
     images, labels = torch.from_numpy(train.images), torch.from_numpy(train.labels)
+    # Only the main process scores the real clips: they are few, and it alone writes the log.
+    real = None
+    if config.real_clips and context.is_main:
+        real = load_real_clips(config.real_clips, config.preprocess.input_size)
 
     model = create_model(config.model, num_classes=len(CLASSES), **config.model_kwargs)
     if config.init_from and not resume:
@@ -198,6 +197,10 @@ def _fit(
                 ema.module, val.images, val.labels, config.preprocess, run_device, flip_tta=config.eval_flip_tta,
                 context=context,
             )
+        real_stats = {}
+        if real is not None:
+            ema_module = ema.module if ema is not None else None
+            real_stats = score_real_clips(real, model, ema_module, config.preprocess, run_device)
         use_ema = ema is not None and ema_stats["acc"] >= val_stats["acc"]
         scored, scored_stats = (ema.module, ema_stats) if use_ema else (model, val_stats)
         epoch_time = time.perf_counter() - started
@@ -213,6 +216,7 @@ def _fit(
             "ema_val_acc": ema_stats["acc"],
             "epoch_time_s": epoch_time,
             "images_per_s": steps_per_epoch * config.batch_size / epoch_time,
+            **real_stats,
         }
         epoch_metrics = {
             "publictest_acc": scored_stats["acc"],
@@ -220,6 +224,8 @@ def _fit(
             "epoch": epoch + 1,
             "weights": "ema" if use_ema else "raw",
         }
+        if real_stats:
+            epoch_metrics["real_clip_acc"] = real_stats["ema_real_clip_acc" if use_ema else "real_clip_acc"]
         improved = scored_stats["acc"] > best_acc
         if improved:
             best_acc, best_epoch, patience_left = scored_stats["acc"], epoch + 1, config.early_stopping_patience
@@ -231,7 +237,7 @@ def _fit(
             print(
                 f"epoch {epoch + 1}/{config.epochs}: train loss {row['train_loss']:.4f} acc {row['train_acc']:.4f} | "
                 f"PublicTest loss {row['val_loss']:.4f} acc {row['val_acc']:.4f} (EMA acc {row['ema_val_acc']:.4f}) | "
-                f"{epoch_time:.0f}s",
+                f"{epoch_time:.0f}s{_real_clip_note(real_stats)}",
                 flush=True,
             )
             if improved:
@@ -310,9 +316,22 @@ def _load_initial_weights(model: nn.Module, config: TrainConfig) -> None:
 
 
 def _append_log(path: Path, row: dict[str, Any]) -> None:
+    """Append ``row`` to the epoch log; a resumed run keeps the columns its log started with."""
     new = not path.exists()
+    fields = list(row) if new else _log_header(path)
     with path.open("a", newline="") as handle:
-        writer = csv.DictWriter(handle, fieldnames=LOG_FIELDS)
+        writer = csv.DictWriter(handle, fieldnames=fields, extrasaction="ignore")
         if new:
             writer.writeheader()
         writer.writerow({k: (f"{v:.6g}" if isinstance(v, float) else v) for k, v in row.items()})
+
+
+def _real_clip_note(stats: dict[str, float]) -> str:
+    if not stats:
+        return ""
+    return f" | real clips {stats['real_clip_acc']:.3f} (EMA {stats['ema_real_clip_acc']:.3f})"
+
+
+def _log_header(path: Path) -> list[str]:
+    with path.open(newline="") as handle:
+        return next(csv.reader(handle))

@@ -104,6 +104,14 @@ def test_train_bad_data_path_exits_2(workspace, capsys):
     assert "FER2013 data not found" in capsys.readouterr().err
 
 
+def test_train_with_missing_real_clips_exits_2(workspace, capsys):
+    root, data, config = workspace
+    argv = ["train", "--config", str(config), "--data", str(data), "--out", str(root / "real")]
+    assert main([*argv, "--real-clips", str(root / "no_labels.csv")]) == 2
+    err = capsys.readouterr().err
+    assert "real_clips: labels file not found" in err and "Traceback" not in err
+
+
 def test_tune_runs_trials_and_writes_results(workspace, capsys):
     root, data, config = workspace
     out = root / "tune"

@@ -25,6 +25,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "--teacher", nargs="+", help="distil from this checkpoint, or the mean of several (overrides the config's teacher)"
     )
     parser.add_argument(
+        "--real-clips",
+        metavar="LABELS_CSV",
+        help="also score every epoch on the detector crops of these labelled real clips (file,label CSV); "
+        "overrides the config's real_clips, '' turns it off",
+    )
+    parser.add_argument(
         "--device",
         default="auto",
         help="auto | cpu | cuda[:N] (under torchrun: auto | cpu | cuda, rank r on cuda:LOCAL_RANK)",
@@ -44,6 +50,8 @@ def run(args: argparse.Namespace) -> int:
         config = config.with_overrides(init_from=args.init_from)
     if args.teacher:
         config = config.with_overrides(teacher=args.teacher)
+    if args.real_clips is not None:
+        config = config.with_overrides(real_clips=args.real_clips)
     data = require_fer2013_path(args.data)
     out = Path(args.out or Path("runs") / config.name)
     result = fit(config, data, out, resume=args.resume, device=args.device)

@@ -23,7 +23,10 @@ REAL_CLIP_FIELDS = ("real_clip_acc", "ema_real_clip_acc")
 
 def load_real_clips(labels_csv: str | os.PathLike, input_size: int) -> ClipCrops:
     """The aligned crops (``input_size`` px) of the clips listed in ``labels_csv``, cut now or read from the cache."""
-    crops = clip_crops(labels_csv, CropSettings(input_size=input_size), progress=True)
+    try:
+        crops = clip_crops(labels_csv, CropSettings(input_size=input_size), progress=True)
+    except FileNotFoundError as error:
+        raise FileNotFoundError(f"real_clips: {error}") from None
     if len(crops.crops) == 0:
         raise ValueError(f"real_clips: no face was found in the clips of {labels_csv}")
     return crops

@@ -9,7 +9,8 @@ there is one.
 from __future__ import annotations
 
 import os
-from collections.abc import Sequence
+from pathlib import Path
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
 
@@ -28,7 +29,7 @@ from fer_video.faces import (
     detect_photos,
     whole_image_crop,
 )
-from fer_video.imaging import ImageSource, load_image
+from fer_video.imaging import ImageLoadError, ImageSource, load_image
 from fer_video.pretrained import DEFAULT_MODEL, load_classifier
 
 if TYPE_CHECKING:
@@ -192,6 +193,23 @@ class EmotionRecognizer:
         detections = FaceDetections.from_arrays(np.tile([0.0, 0.0, width, height], (count, 1)), np.ones(count))
         probabilities, embeddings = self.classifier.predict(crops)
         return _face_results(detections, probabilities, embeddings, self.classes)
+
+
+def recognise_files(
+    recognizer: EmotionRecognizer, files: Sequence[Path], batch_size: int, detect: bool = True
+) -> Iterator[tuple[int, Path, np.ndarray | None, list[FaceResult] | str]]:
+    """``(index, file, image, faces)`` per file, ``batch_size`` files inferred together; a file
+    that cannot be loaded gives ``(index, file, None, error message)`` instead."""
+    for start in range(0, len(files), batch_size):
+        loaded = []
+        for index, file in enumerate(files[start : start + batch_size], start):
+            try:
+                loaded.append((index, file, load_image(file)))
+            except ImageLoadError as error:
+                yield index, file, None, str(error)
+        results = recognizer.predict_frames([frame for _, _, frame in loaded], detect=detect)
+        for (index, file, frame), faces in zip(loaded, results):
+            yield index, file, frame, faces
 
 
 def results_table(

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -14,9 +14,7 @@ from fer_video.cli.options import add_model_option
 from fer_video.faces import DETECTORS
 
 if TYPE_CHECKING:
-    import numpy as np
-
-    from fer_video.recognizer import EmotionRecognizer, FaceResult
+    from fer_video.recognizer import FaceResult
 
 RESULTS_CSV = "emotions.csv"
 
@@ -86,31 +84,12 @@ def format_table(name: str, results: Sequence[FaceResult], classes: Sequence[str
     return "\n".join(lines)
 
 
-def recognise_files(
-    recognizer: EmotionRecognizer, files: Sequence[Path], batch_size: int, detect: bool
-) -> Iterator[tuple[int, Path, np.ndarray | None, list[FaceResult] | str]]:
-    """``(index, file, image, faces)`` per file, ``batch_size`` files inferred together; a file
-    that cannot be loaded gives ``(index, file, None, error message)`` instead."""
-    from fer_video.imaging import ImageLoadError, load_image
-
-    for start in range(0, len(files), batch_size):
-        loaded = []
-        for index, file in enumerate(files[start : start + batch_size], start):
-            try:
-                loaded.append((index, file, load_image(file)))
-            except ImageLoadError as error:
-                yield index, file, None, str(error)
-        results = recognizer.predict_frames([frame for _, _, frame in loaded], detect=detect)
-        for (index, file, frame), faces in zip(loaded, results):
-            yield index, file, frame, faces
-
-
 def run(args: argparse.Namespace) -> int:
     from tqdm import tqdm
 
     from fer_video.evaluate.outputs import atomic_path, check_overwrite
     from fer_video.imaging import annotate_image, collect_image_paths, save_image
-    from fer_video.recognizer import EmotionRecognizer, results_table
+    from fer_video.recognizer import EmotionRecognizer, recognise_files, results_table
 
     if args.batch_size < 1:
         raise ValueError(f"--batch-size must be at least 1, got {args.batch_size}")

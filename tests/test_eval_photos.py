@@ -11,7 +11,14 @@ from PIL import Image
 
 from fer_video.cli import main
 from fer_video.constants import CLASSES
-from fer_video.evaluate.photos import NO_FACE, class_of, read_labelled_photos
+from fer_video.evaluate.photos import (
+    NO_FACE,
+    PREDICTION_COLUMNS,
+    class_of,
+    photo_metrics,
+    read_labelled_photos,
+    render_photo_report,
+)
 from fer_video.recognizer import EmotionRecognizer
 
 
@@ -81,7 +88,21 @@ def test_scores_count_a_photo_without_a_face_as_wrong(photo_folder, astronaut_la
     assert by_file["right.png"].predicted == by_file["wrong.png"].predicted == astronaut_label
     assert by_file["wall.png"].predicted == NO_FACE and by_file["wall.png"].faces == 0
     assert by_file["broken.jpg"].error and not by_file["broken.jpg"].predicted
-    assert (out / "confusion_matrix.png").stat().st_size > 0 and "| sad | 1 | 100.0 % |" in (out / "report.md").read_text()
+    assert (out / "confusion_matrix.png").stat().st_size > 0
+    assert "| sad | 1 | 100.0 % |" in (out / "report.md").read_text()
+
+
+def test_photos_without_any_face_are_scored_without_a_confusion_matrix():
+    predictions = pd.DataFrame(
+        [["a.png", "sad", 0, NO_FACE, np.nan, ""], ["b.png", "happy", 0, "", np.nan, "not an image"]],
+        columns=PREDICTION_COLUMNS,
+    )
+    metrics = photo_metrics(predictions)
+    assert metrics["faces_found"] is None and metrics["unreadable"] == 1
+    assert metrics["no_face_rate"] == 1.0 and metrics["per_class"]["happy"]["photos"] == 0
+    report = render_photo_report({key: "-" for key in ("source", "model", "weights", "backend", "detector", "date",
+                                                       "commit", "machine", "command")} | {"metrics": metrics})
+    assert "no face was found on any photo" in report and "confusion_matrix.png" not in report
 
 
 def test_an_earlier_evaluation_is_kept_without_overwrite(photo_folder, tmp_path, capsys):

@@ -78,9 +78,12 @@ def run(args: argparse.Namespace) -> int:
     report = render_photo_report(result)
     write_text_atomic(out / "report.md", report)
     found = metrics["faces_found"]
-    plot_confusion_matrix(
-        found["confusion_matrix"], found["classes"], out / "confusion_matrix.png", title="photos with a face"
-    )
+    if found is None:  # no face anywhere: no matrix (nor an earlier evaluation's, when overwriting)
+        (out / "confusion_matrix.png").unlink(missing_ok=True)
+    else:
+        plot_confusion_matrix(
+            found["confusion_matrix"], found["classes"], out / "confusion_matrix.png", title="photos with a face"
+        )
     print(report)
     unreadable = predictions[predictions["error"] != ""]
     for row in unreadable.itertuples():

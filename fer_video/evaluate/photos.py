@@ -124,7 +124,8 @@ def predict_photos(
 
 def photo_metrics(predictions: pd.DataFrame, skipped: dict[str, int] | None = None) -> dict[str, Any]:
     """No-face rate, end-to-end recall per class (no face = wrong) and, on the photos with a face,
-    :func:`~fer_video.evaluate.metrics.classification_metrics`; unreadable photos are left out of all."""
+    :func:`~fer_video.evaluate.metrics.classification_metrics` (``None`` when no face was found at all);
+    unreadable photos are left out of all."""
     readable = predictions[predictions["error"] == ""]
     found = readable[readable["predicted"] != NO_FACE]
     per_class = {}
@@ -143,7 +144,7 @@ def photo_metrics(predictions: pd.DataFrame, skipped: dict[str, int] | None = No
         "no_face_rate": _share(readable["predicted"] == NO_FACE),
         "accuracy_end_to_end": _share(readable["predicted"] == readable["label"]),
         "per_class": per_class,
-        "faces_found": classification_metrics(
+        "faces_found": None if found.empty else classification_metrics(
             found["label"].map(index).to_numpy(dtype=np.int64), found["predicted"].map(index).to_numpy(dtype=np.int64)
         ),
     }
@@ -163,19 +164,26 @@ def render_photo_report(result: dict[str, Any]) -> str:
         f"- Command: `{result['command']}`",
         "",
         f"No face found on **{_percent(metrics['no_face_rate'])}** of the photos. End-to-end accuracy (no face = "
-        f"wrong): **{_percent(metrics['accuracy_end_to_end'])}**; on the {found['n_images']} photos with a face: "
-        f"accuracy {_percent(found['accuracy'])}, macro-F1 {found['macro_f1']:.3f}.",
+        f"wrong): **{_percent(metrics['accuracy_end_to_end'])}**; "
+        + (
+            "no face was found on any photo."
+            if found is None
+            else f"on the {found['n_images']} photos with a face: accuracy {_percent(found['accuracy'])}, "
+            f"macro-F1 {found['macro_f1']:.3f}."
+        ),
         "",
         "| class | photos | no face | recall (no face = wrong) | recall (faces found) | precision (faces found) |",
         "|---|---:|---:|---:|---:|---:|",
     ]
     for name in CLASSES:
-        mine, scored = metrics["per_class"][name], found["per_class"][name]
+        mine = metrics["per_class"][name]
+        scored = found["per_class"][name] if found else {"support": 0, "recall": np.nan, "precision": np.nan}
         lines.append(
             f"| {name} | {mine['photos']} | {_percent(mine['no_face_rate'])} | {_fraction(mine['recall_end_to_end'])} "
             f"| {_fraction(scored['recall']) if scored['support'] else ''} | {_fraction(scored['precision'])} |"
         )
-    lines += ["", "Per photo: `predictions.csv`; confusion matrix of the photos with a face: `confusion_matrix.png`."]
+    matrix = "" if found is None else "; confusion matrix of the photos with a face: `confusion_matrix.png`"
+    lines += ["", f"Per photo: `predictions.csv`{matrix}."]
     return "\n".join(lines) + "\n"
 
 

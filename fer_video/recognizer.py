@@ -9,9 +9,9 @@ there is one.
 from __future__ import annotations
 
 import os
-from pathlib import Path
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, replace
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np

@@ -35,6 +35,7 @@ from fer_video.train.engine import evaluate, set_seed, train_one_epoch, warmup_c
 from fer_video.train.real_clips import load_real_clips, score_real_clips
 from fer_video.transforms import TrainAugment, build_mix
 
+
 def data_fingerprint(path: str | os.PathLike) -> dict[str, Any]:
     """Name, size and a SHA-256 of the data file (folders: name only)."""
     source = Path(path)

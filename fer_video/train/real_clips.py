@@ -17,10 +17,6 @@ from fer_video.classifier import predict_logits_and_features
 from fer_video.evaluate.clip_crops import ClipCrops, CropSettings, clip_crops, score_probabilities
 from fer_video.transforms import PreprocessConfig
 
-#: The columns these scores get in a run's ``log.csv``.
-REAL_CLIP_FIELDS = ("real_clip_acc", "ema_real_clip_acc")
-
-
 def load_real_clips(labels_csv: str | os.PathLike, input_size: int) -> ClipCrops:
     """The aligned crops (``input_size`` px) of the clips listed in ``labels_csv``, cut now or read from the cache."""
     try:
@@ -42,7 +38,7 @@ def real_clip_accuracy(model: nn.Module, crops: ClipCrops, preprocess: Preproces
 def score_real_clips(
     crops: ClipCrops, model: nn.Module, ema: nn.Module | None, preprocess: PreprocessConfig, device: torch.device
 ) -> dict[str, float]:
-    """The :data:`REAL_CLIP_FIELDS` of one epoch: the raw weights' score and the EMA weights' (NaN without EMA)."""
+    """One epoch's ``log.csv`` columns: ``real_clip_acc`` (raw weights) and ``ema_real_clip_acc`` (NaN without EMA)."""
     return {
         "real_clip_acc": real_clip_accuracy(model, crops, preprocess, device),
         "ema_real_clip_acc": float("nan") if ema is None else real_clip_accuracy(ema, crops, preprocess, device),

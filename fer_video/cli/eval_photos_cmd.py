@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 
 from fer_video.cli.image_cmd import add_backend_option
-from fer_video.cli.options import add_model_option
+from fer_video.cli.options import add_model_option, output_folder
 from fer_video.faces import DETECTORS
 
 OUTPUT_FILES = ("predictions.csv", "metrics.json", "report.md", "confusion_matrix.png")
@@ -37,7 +37,6 @@ def run(args: argparse.Namespace) -> int:
     import shlex
     import sys
     import time
-    from pathlib import Path
 
     from fer_video.checkpoint import hardware_description
     from fer_video.evaluate.outputs import atomic_path, check_overwrite, write_text_atomic
@@ -49,9 +48,7 @@ def run(args: argparse.Namespace) -> int:
 
     if args.batch_size < 1:
         raise ValueError(f"--batch-size must be at least 1, got {args.batch_size}")
-    out = Path(args.out)
-    if out.exists() and not out.is_dir():
-        raise ValueError(f"--out must be a folder, but {out} is a file")
+    out = output_folder(args.out)
     check_overwrite([out / name for name in OUTPUT_FILES], args.overwrite)
     photos = read_labelled_photos(args.source)
     recognizer = EmotionRecognizer(

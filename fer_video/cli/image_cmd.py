@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from fer_video.backends import BACKENDS
-from fer_video.cli.options import add_model_option
+from fer_video.cli.options import add_model_option, output_folder
 from fer_video.faces import DETECTORS
 
 if TYPE_CHECKING:
@@ -94,10 +94,8 @@ def run(args: argparse.Namespace) -> int:
     if args.batch_size < 1:
         raise ValueError(f"--batch-size must be at least 1, got {args.batch_size}")
     files, failures = collect_image_paths(args.paths, recursive=args.recursive)
-    out = Path(args.out) if args.out else None
+    out = output_folder(args.out) if args.out else None
     if out is not None:
-        if out.exists() and not out.is_dir():
-            raise ValueError(f"--out must be a folder, but {out} is a file")
         outputs = [out / name for name in annotated_names(files)]
         check_overwrite([out / RESULTS_CSV, *outputs], args.overwrite)
     recognizer = EmotionRecognizer(

@@ -50,3 +50,11 @@ def new_checkpoint_path(out: str, source: str, overwrite: bool) -> Path:
         raise ValueError("--out must differ from --weights: the original checkpoint is kept")
     check_overwrite([path], overwrite)
     return path
+
+
+def output_folder(out: str) -> Path:
+    """``--out`` of a command that writes several files into a folder: refused when it names a file."""
+    path = Path(out)
+    if path.exists() and not path.is_dir():
+        raise ValueError(f"--out must be a folder, but {path} is a file")
+    return path

@@ -89,8 +89,9 @@ class CropScores:
     summary: dict[str, Any]
 
 
-def read_labels(labels_csv: str | os.PathLike) -> list[tuple[Path, str]]:
-    """(clip path, label) for every row of ``labels_csv`` whose label is one of the 7 classes."""
+def read_file_labels(labels_csv: str | os.PathLike) -> list[tuple[Path, str]]:
+    """(file path, label) for every row of a CSV with columns ``file`` (relative to the CSV's folder) and
+    ``label``, whatever the label (surrounding spaces removed)."""
     import pandas as pd
 
     path = Path(labels_csv)
@@ -100,8 +101,13 @@ def read_labels(labels_csv: str | os.PathLike) -> list[tuple[Path, str]]:
     missing = {"file", "label"} - set(table.columns)
     if missing:
         raise ValueError(f"{path}: needs columns 'file' and 'label' (missing {sorted(missing)})")
-    rows = [(path.parent / str(row.file), str(row.label).strip()) for row in table.itertuples()]
-    rows = [(clip, label) for clip, label in rows if label in CLASSES]
+    return [(path.parent / str(row.file), str(row.label).strip()) for row in table.itertuples()]
+
+
+def read_labels(labels_csv: str | os.PathLike) -> list[tuple[Path, str]]:
+    """(clip path, label) for every row of ``labels_csv`` whose label is one of the 7 classes."""
+    path = Path(labels_csv)
+    rows = [(clip, label) for clip, label in read_file_labels(path) if label in CLASSES]
     if not rows:
         raise ValueError(f"{path}: no clip is labelled with one of {', '.join(CLASSES)}")
     absent = [str(clip) for clip, _ in rows if not clip.is_file()]

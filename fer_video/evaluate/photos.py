@@ -25,6 +25,7 @@ import numpy as np
 import pandas as pd
 
 from fer_video.constants import CLASSES
+from fer_video.evaluate.clip_crops import read_file_labels
 from fer_video.evaluate.metrics import classification_metrics
 from fer_video.imaging import IMAGE_SUFFIXES
 from fer_video.recognizer import EmotionRecognizer, FaceResult, recognise_files
@@ -73,10 +74,7 @@ def read_labelled_photos(source: str | os.PathLike) -> LabelledPhotos:
             if file.is_file() and file.suffix.lower() in IMAGE_SUFFIXES
         ]
     elif path.is_file():
-        table = pd.read_csv(path)
-        if not {"file", "label"} <= set(table.columns):
-            raise ValueError(f"{path}: needs columns 'file' and 'label'")
-        pairs = [(path.parent / str(row.file), str(row.label)) for row in table.itertuples()]
+        pairs = read_file_labels(path)
     else:
         raise FileNotFoundError(f"labelled photos not found: {path} (give a folder of <label>/ folders or a CSV)")
     files, labels, skipped = [], [], Counter()

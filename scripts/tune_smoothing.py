@@ -147,6 +147,7 @@ def main() -> None:
     parser.add_argument("--expressive", required=True, help="glob or folder of expressive unlabelled clips")
     parser.add_argument("--out", required=True)
     parser.add_argument("--fps", type=float, default=10.0)
+    parser.add_argument("--weights", help="tune for another CNN checkpoint instead of the default model's")
     parser.add_argument("--max-switches", type=float, default=10.0, help="cap on labelled switches/min, hmm")
     parser.add_argument("--max-live-switches", type=float, default=3.0,
                         help="cap on labelled switches/min, hmm-online and ema (live: steadier than the tuned EMA's 3.4)")
@@ -154,9 +155,9 @@ def main() -> None:
     args = parser.parse_args()
     started = time.perf_counter()
     revision = source_revision()  # before tuning.csv is written: a rerun into a tracked folder is not "changed"
-    recognizer = EmotionRecognizer()
+    recognizer = EmotionRecognizer(weights=args.weights)
     options = VideoOptions(fps=args.fps)
-    sha = file_sha256(default_cnn_path(options.model))
+    sha = file_sha256(args.weights or default_cnn_path(options.model))
     classes = recognizer.classes
     labelled_set = read_clip_set(args.labels, classes)
     rows = pd.read_csv(args.labels).set_index("file")
@@ -196,7 +197,8 @@ def main() -> None:
     table.to_csv(out / "tuning.csv", index=False, float_format="%.4f")
     lines = ["# Choosing the smoothing settings on real clips", "",
              f"- Command: `python scripts/tune_smoothing.py {args.labels} --speeches \"{args.speeches}\" --expressive "
-             f"\"{args.expressive}\" --out {args.out}`",
+             f"\"{args.expressive}\" --out {args.out}" + (f" --weights {args.weights}`" if args.weights else "`"),
+             f"- CNN: `{Path(args.weights or default_cnn_path(options.model)).name}` (sha256 {sha[:12]})",
              f"- Date: {time.strftime('%Y-%m-%d')}; code: commit {revision}; machine: {hardware_description()}",
              f"- {len(configs)} settings scored in {time.perf_counter() - started:.0f} s (all of them: `tuning.csv`)",
              f"- Rule: labelled switches/min <= {args.max_switches:g} (hmm) or <= {args.max_live_switches:g} (hmm-online, "

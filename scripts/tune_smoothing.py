@@ -157,7 +157,8 @@ def main() -> None:
     revision = source_revision()  # before tuning.csv is written: a rerun into a tracked folder is not "changed"
     recognizer = EmotionRecognizer(weights=args.weights)
     options = VideoOptions(fps=args.fps)
-    sha = file_sha256(args.weights or default_cnn_path(options.model))
+    cnn = Path(args.weights) if args.weights else default_cnn_path(options.model)
+    sha = file_sha256(cnn)
     classes = recognizer.classes
     labelled_set = read_clip_set(args.labels, classes)
     rows = pd.read_csv(args.labels).set_index("file")
@@ -198,7 +199,7 @@ def main() -> None:
     lines = ["# Choosing the smoothing settings on real clips", "",
              f"- Command: `python scripts/tune_smoothing.py {args.labels} --speeches \"{args.speeches}\" --expressive "
              f"\"{args.expressive}\" --out {args.out}" + (f" --weights {args.weights}`" if args.weights else "`"),
-             f"- CNN: `{Path(args.weights or default_cnn_path(options.model)).name}` (sha256 {sha[:12]})",
+             f"- CNN: `{cnn.name}` (sha256 {sha[:12]})",
              f"- Date: {time.strftime('%Y-%m-%d')}; code: commit {revision}; machine: {hardware_description()}",
              f"- {len(configs)} settings scored in {time.perf_counter() - started:.0f} s (all of them: `tuning.csv`)",
              f"- Rule: labelled switches/min <= {args.max_switches:g} (hmm) or <= {args.max_live_switches:g} (hmm-online, "

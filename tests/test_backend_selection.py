@@ -152,3 +152,25 @@ def test_without_data_to_quantize_with_auto_is_fp32(tiny_cnn, tmp_path, monkeypa
     monkeypatch.chdir(tmp_path)  # the default ../shared/data/fer2013.zip is not found from here either
     classifier = CropClassifier.from_file(weights, device="cpu", backend="auto")
     assert classifier.backend_name == "onnx" and "int8 not prepared" in classifier.backend_reason
+
+
+def test_without_data_auto_runs_the_int8_graph_shipped_beside_the_checkpoint(tiny_cnn, tmp_path, monkeypatch, capsys):
+    from fer_video.cli import main
+
+    weights = with_meta(tiny_cnn, tmp_path / "accurate.pt", ACCURATE)
+    beside = tmp_path / "accurate.int8.onnx"
+    # Made where the data is (the tiny FER2013 look-alike of the fixture), then used where it is not.
+    assert main(["export", "--weights", str(weights), "--format", "onnx-int8", "--out", str(beside)]) == 0
+    assert "top-1 agreement" in capsys.readouterr().err
+    monkeypatch.setenv("FER2013_PATH", str(tmp_path / "nowhere"))
+    monkeypatch.chdir(tmp_path)
+    cache_probe(weights, SpeedProbe(100.0, 400.0))
+    classifier = CropClassifier.from_file(weights, device="cpu", backend="auto")
+    assert classifier.backend_name == "onnx-int8" and classifier.backend.path == beside
+    assert CropClassifier.from_file(weights, device="cpu", backend="onnx-int8").backend.path == beside
+    # A graph quantized from other weights is not used: without data, int8 cannot be prepared.
+    other = with_meta(tiny_cnn, tmp_path / "other.pt", {**ACCURATE, "note": "other weights"})
+    (tmp_path / "other.int8.onnx").write_bytes(beside.read_bytes())
+    cache_probe(other, SpeedProbe(100.0, 400.0))
+    classifier = CropClassifier.from_file(other, device="cpu", backend="auto")
+    assert classifier.backend_name == "onnx" and "int8 not prepared" in classifier.backend_reason

@@ -139,3 +139,16 @@ def test_export_pt_fp16_halves_the_weights_and_keeps_the_predictions(models_dir,
     assert main(["export", "--format", "pt-fp16", "--out", str(release)]) == 2  # no clobbering
     assert main(["export", "--format", "pt-fp16", "--out", str(tmp_path / "release.onnx")]) == 2
     assert "must end in .pt" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("name", sorted(SHIPPED_MODELS))
+def test_each_shipped_cnn_ships_its_current_int8_graph(name):
+    """Users seldom have FER2013 to calibrate an int8 graph on, so each shipped CNN carries its own,
+    quantized from that very file by the current exporter (``fer-video export --format onnx-int8``)."""
+    from fer_video.export.cache import int8_onnx_beside
+
+    weights = default_cnn_path(name)
+    assert int8_onnx_beside(weights, file_sha256(weights)) == weights.with_suffix(".int8.onnx"), (
+        f"re-export it: fer-video export --model {name} --format onnx-int8 --out {weights.with_suffix('.int8.onnx')} "
+        "--overwrite"
+    )

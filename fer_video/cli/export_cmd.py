@@ -90,7 +90,8 @@ def _export_cnn(
             quantize_classifier(fp32, out, crops)
     else:
         export_classifier(reference.model, reference.meta, out, sha)
-    _report_agreement(reference, CropClassifier.from_file(out, device="cpu", backend="onnx"), "onnx", "torch")
+    backend = "onnx-int8" if int8 else "onnx"
+    _report_agreement(reference, CropClassifier.from_file(out, device="cpu", backend=backend), backend, "torch")
 
 
 def _export_release(weights: str | Path, out: Path) -> None:

@@ -2,7 +2,9 @@
 
 The cache is ``$FER_VIDEO_CACHE`` if set, else ``$XDG_CACHE_HOME/fer_video`` (``~/.cache/fer_video``);
 the files live in its ``onnx/`` folder. Nothing is downloaded: the checkpoint is the source, and
-a cached file whose metadata does not match it (other weights, older exporter) is redone. The
+a cached file whose metadata does not match it (other weights, older exporter) is redone. The int8
+graph needs FER2013 Training crops to calibrate on, which users seldom have, so a checkpoint may
+ship with its int8 graph beside it (``models/emotion_cnn.int8.onnx``), used when it matches. The
 softmax temperature and the int8 accuracy record are part of the ``.pt`` file, so a recalibrated
 checkpoint has another sha256 and so another cache entry. Finding a current export
 (:func:`cached_classifier_onnx`) needs neither PyTorch nor the checkpoint loaded; making one does.
@@ -20,6 +22,12 @@ from fer_video.export.format import EXPORT_VERSION, OnnxModelError, read_metadat
 
 if TYPE_CHECKING:
     from torch import nn
+
+#: Why an int8 graph cannot be made here: no FER2013 Training crops to calibrate its activations on.
+NO_CALIBRATION_DATA = (
+    "int8 quantization calibrates on FER2013 Training crops, but the data was not found: set FER2013_PATH "
+    "(or pass --calibration-data), or use --backend onnx"
+)
 
 
 def cached_classifier_onnx(sha256: str, int8: bool = False) -> Path | None:
@@ -40,9 +48,10 @@ def classifier_onnx(
     """The cached ONNX export of the CNN checkpoint ``weights`` (made now if missing or stale).
 
     ``model``/``meta``: the checkpoint already loaded (spares loading it again); ``sha256``: the
-    file's, when already known. ``int8``: the statically quantized graph, calibrated on FER2013
-    Training crops (needs the data set: ``calibration_data``, default ``$FER2013_PATH`` or
-    ``../shared/data/fer2013.zip``).
+    file's, when already known. ``int8``: the statically quantized graph: the one shipped beside
+    ``weights`` (:func:`int8_onnx_beside`), else one calibrated now on FER2013 Training crops (needs
+    the data set: ``calibration_data``, default ``$FER2013_PATH`` or ``../shared/data/fer2013.zip``;
+    ``FileNotFoundError`` without it).
     """
     sha = sha256 or file_sha256(weights)
     fp32 = cached_classifier_onnx(sha)
@@ -56,13 +65,28 @@ def classifier_onnx(
         fp32 = export_classifier(model, meta, _cache_file(f"{sha}.onnx"), source_sha256=sha)
     if not int8:
         return fp32
-    quantized = cached_classifier_onnx(sha, int8=True)
+    quantized = cached_classifier_onnx(sha, int8=True) or int8_onnx_beside(weights, sha)
     if quantized is None:
+        from fer_video.data import resolve_fer2013_path
+
+        data = resolve_fer2013_path(calibration_data)
+        if data is None:  # checked before the quantizer (ONNX, PyTorch) is imported: a cheap answer on every load
+            raise FileNotFoundError(NO_CALIBRATION_DATA)
         from fer_video.export.quantize import quantize_classifier, training_calibration_crops
 
         quantized = _cache_file(f"{sha}.int8.onnx")
-        quantize_classifier(fp32, quantized, training_calibration_crops(calibration_data))
+        quantize_classifier(fp32, quantized, training_calibration_crops(data))
     return quantized
+
+
+def int8_onnx_beside(weights: str | os.PathLike, sha256: str) -> Path | None:
+    """The int8 graph shipped beside the checkpoint ``weights`` (``<name>.int8.onnx``, written by
+    ``fer-video export --format onnx-int8``) when it was quantized from this very file by the current
+    exporter; ``None`` otherwise. It lets ``auto`` run int8 where no FER2013 data is at hand to calibrate on."""
+    path = Path(weights).with_suffix(".int8.onnx")
+    if not _is_current(path, sha256):
+        return None
+    return path if read_metadata(path).get("precision") == "int8" else None
 
 
 def gru_onnx(weights: str | os.PathLike, gru: nn.Module) -> Path:

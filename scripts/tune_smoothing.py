@@ -33,7 +33,7 @@ import numpy as np
 import pandas as pd
 
 from fer_video.checkpoint import file_sha256, hardware_description
-from fer_video.evaluate.outputs import write_text_atomic
+from fer_video.evaluate.outputs import check_overwrite_or_exit, write_text_atomic
 from fer_video.pretrained import default_cnn_path
 from fer_video.provenance import source_revision
 from fer_video.recognizer import EmotionRecognizer
@@ -145,7 +145,8 @@ def main() -> None:
     parser.add_argument("labels", help="labels CSV (file,label[,speaker])")
     parser.add_argument("--speeches", required=True, help="glob or folder of calm unlabelled clips")
     parser.add_argument("--expressive", required=True, help="glob or folder of expressive unlabelled clips")
-    parser.add_argument("--out", required=True)
+    parser.add_argument("--out", required=True, help="folder for tuning.csv and tuning.md")
+    parser.add_argument("--overwrite", action="store_true", help="replace tuning.csv and tuning.md in --out")
     parser.add_argument("--fps", type=float, default=10.0)
     parser.add_argument("--weights", help="tune for another CNN checkpoint instead of the default model's")
     parser.add_argument("--max-switches", type=float, default=10.0, help="cap on labelled switches/min, hmm")
@@ -153,6 +154,8 @@ def main() -> None:
                         help="cap on labelled switches/min, hmm-online and ema (live: steadier than the tuned EMA's 3.4)")
     parser.add_argument("--max-speech-switches", type=float, default=6.0)
     args = parser.parse_args()
+    out = Path(args.out)
+    check_overwrite_or_exit([out / "tuning.csv", out / "tuning.md"], args.overwrite)
     started = time.perf_counter()
     revision = source_revision()  # before tuning.csv is written: a rerun into a tracked folder is not "changed"
     recognizer = EmotionRecognizer(weights=args.weights)
@@ -193,12 +196,10 @@ def main() -> None:
             row.update({f"{name}_{k}": own[k] for k in ("frame_acc", "splice_acc", "switches_per_min", "dominant_acc")})
         results.append(row)
     table = pd.DataFrame(results)
-    out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
-    table.to_csv(out / "tuning.csv", index=False, float_format="%.4f")
+    write_text_atomic(out / "tuning.csv", table.to_csv(index=False, float_format="%.4f"))
     lines = ["# Choosing the smoothing settings on real clips", "",
              f"- Command: `python scripts/tune_smoothing.py {args.labels} --speeches \"{args.speeches}\" --expressive "
-             f"\"{args.expressive}\" --out {args.out}" + (f" --weights {args.weights}`" if args.weights else "`"),
+             f"\"{args.expressive}\" --out {args.out} --overwrite" + (f" --weights {args.weights}`" if args.weights else "`"),
              f"- CNN: `{cnn.name}` (sha256 {sha[:12]})",
              f"- Date: {time.strftime('%Y-%m-%d')}; code: commit {revision}; machine: {hardware_description()}",
              f"- {len(configs)} settings scored in {time.perf_counter() - started:.0f} s (all of them: `tuning.csv`)",

@@ -112,3 +112,15 @@ def test_cli_scores_a_checkpoint_and_keeps_outputs(labelled_clips, tmp_path, cap
     assert "mean_clip_frame_accuracy" in capsys.readouterr().out
     assert main(args) == 2 and "--overwrite" in capsys.readouterr().err  # the output is kept
     assert main(["eval-crops", "--labels", str(tmp_path / "none.csv")]) == 2
+
+
+def test_cli_frames_the_crops_with_the_margin_asked_for(labelled_clips, tmp_path, capsys):
+    out = tmp_path / "tight.json"
+    args = ["eval-crops", "--labels", str(labelled_clips), "--weights", str(default_cnn_path("fast")), "--fps", "0"]
+    assert main([*args, "--margin", "-0.15", "--out", str(out)]) == 0
+    assert json.loads(out.read_text())["settings"]["margin"] == pytest.approx(-0.15)
+    tight = clip_crops(labelled_clips, CropSettings(fps=0, margin=-0.15))
+    default = clip_crops(labelled_clips, CropSettings(fps=0))
+    assert tight.cache_path != default.cache_path and not np.array_equal(tight.crops, default.crops)
+    capsys.readouterr()
+    assert main([*args, "--margin", "-0.5"]) == 2 and "--margin must be above -0.5" in capsys.readouterr().err

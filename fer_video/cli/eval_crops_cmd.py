@@ -23,6 +23,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "--fps", type=float, default=10.0, help="frames analysed per second, 0 = every frame (default: 10)"
     )
     parser.add_argument(
+        "--margin",
+        type=float,
+        help="context kept around each face, a fraction of the detector box's longer side per side; negative crops "
+        "tighter (default: the recognizer's, fer_video.faces.DEFAULT_MARGIN)",
+    )
+    parser.add_argument(
         "--tta", default="none", choices=("none", "flip"), help="test-time augmentation (default: none)"
     )
     parser.add_argument("--per-clip", action="store_true", help="also print one table per checkpoint, a row per clip")
@@ -44,10 +50,12 @@ def run(args: argparse.Namespace) -> int:
 
     if args.fps < 0:
         raise UserError(f"--fps must be 0 (every frame) or more, got {args.fps}")
+    if args.margin is not None and not -0.5 < args.margin <= 1.0:
+        raise UserError(f"--margin must be above -0.5 and at most 1, got {args.margin}")
     if args.out:
         check_overwrite([Path(args.out)], args.overwrite)
     weights = args.weights or [str(default_cnn_path(args.model))]
-    crops = clip_crops(args.labels, CropSettings(fps=args.fps), device=args.device, progress=True)
+    crops = clip_crops(args.labels, CropSettings(fps=args.fps, margin=args.margin), device=args.device, progress=True)
     print(f"{len(crops.crops)} face crops from {len(crops.files)} clips (cache: {crops.cache_path})")
     scores = {path: score_crops(crops, path, device=args.device, flip_tta=args.tta == "flip") for path in weights}
     print(summary_markdown(scores))

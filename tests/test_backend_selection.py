@@ -154,7 +154,9 @@ def test_without_data_to_quantize_with_auto_is_fp32(tiny_cnn, tmp_path, monkeypa
     assert classifier.backend_name == "onnx" and "int8 not prepared" in classifier.backend_reason
 
 
-def test_without_data_auto_runs_the_int8_graph_shipped_beside_the_checkpoint(tiny_cnn, tmp_path, monkeypatch, capsys):
+def test_without_data_auto_runs_the_int8_graph_shipped_beside_the_checkpoint(
+    tiny_cnn, tmp_path, monkeypatch, capsys, caplog
+):
     from fer_video.cli import main
 
     weights = with_meta(tiny_cnn, tmp_path / "accurate.pt", ACCURATE)
@@ -164,6 +166,9 @@ def test_without_data_auto_runs_the_int8_graph_shipped_beside_the_checkpoint(tin
     assert "top-1 agreement" in capsys.readouterr().err
     monkeypatch.setenv("FER2013_PATH", str(tmp_path / "nowhere"))
     monkeypatch.chdir(tmp_path)
+    with caplog.at_level(logging.WARNING):
+        CropClassifier.from_file(weights, device="cpu", backend="auto")  # the first load times the graph found beside
+    assert "timing the emotion CNN's int8 graph against fp32" in caplog.text and "quantizing" not in caplog.text
     cache_probe(weights, SpeedProbe(100.0, 400.0))
     classifier = CropClassifier.from_file(weights, device="cpu", backend="auto")
     assert classifier.backend_name == "onnx-int8" and classifier.backend.path == beside

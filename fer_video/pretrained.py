@@ -50,9 +50,15 @@ def shipped_model(name: str) -> ShippedModel:
 
 
 def shipped_weights_dir() -> Path:
-    """The folder holding shipped weights: ``$FER_VIDEO_MODELS`` if set, else ``models/`` beside the package."""
+    """The folder holding shipped weights: ``$FER_VIDEO_MODELS`` if set; else ``fer_video/weights/``, where a
+    wheel (``pip install .``) puts the files of ``models/``; else ``models/`` of the source tree (an editable
+    install or a checkout)."""
     override = os.environ.get("FER_VIDEO_MODELS")
-    return Path(override) if override else Path(__file__).resolve().parents[1] / "models"
+    if override:
+        return Path(override)
+    package = Path(__file__).resolve().parent
+    installed = package / "weights"
+    return installed if installed.is_dir() else package.parent / "models"
 
 
 def default_cnn_path(model: str = DEFAULT_MODEL) -> Path:

@@ -61,9 +61,8 @@ def run(args: argparse.Namespace) -> int:
 
         report = annotate_batch(args.inputs, args.out, options, show_progress=True)
     for video, result in report.successes.items():
-        print(
-            f"done     {video} -> {result.out_dir} ({result.tracks} face tracks, {result.realtime_factor:.2f}x real time)"
-        )
+        tracks = f"{result.tracks} face track{'s' if result.tracks != 1 else ''}"
+        print(f"done     {video} -> {result.out_dir} ({tracks}, {result.realtime_factor:.2f}x real time)")
     for video in report.skipped:
         print(f"skipped  {video} (already done)")
     for video, message in report.failures.items():

@@ -1,4 +1,5 @@
-"""Locate and load the weights shipped in the repository's ``models/`` folder.
+"""Locate and load the shipped weights: the repository's ``models/`` folder, which a wheel installs
+as ``fer_video/weights/``.
 
 Two models ship, chosen by name (``--model`` on the command line): ``standard`` and ``fast``
 (see :data:`SHIPPED_MODELS`); each is an emotion CNN plus the temporal GRU trained on its

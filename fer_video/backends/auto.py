@@ -12,8 +12,9 @@ The rule (:func:`decide`):
    the checkpoint's sha256) in ``<cache>/backend_probe/``; int8 dot-product instructions (VNNI,
    AMX, Arm dot product) usually make int8 win, but the measurement decides, not the CPU's name.
 
-A probe that cannot run (no FER2013 Training crops to calibrate the int8 graph on, an ONNX
-Runtime error, an unwritable cache) leaves fp32 and never fails the load.
+The int8 graph is the one shipped beside the checkpoint (``models/emotion_cnn.int8.onnx``) or one
+quantized into the cache on FER2013 Training crops. A probe that cannot run (neither graph at hand,
+an ONNX Runtime error, an unwritable cache) leaves fp32 and never fails the load.
 """
 
 from __future__ import annotations

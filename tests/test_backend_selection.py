@@ -152,6 +152,8 @@ def test_without_data_to_quantize_with_auto_is_fp32(tiny_cnn, tmp_path, monkeypa
     monkeypatch.chdir(tmp_path)  # the default ../shared/data/fer2013.zip is not found from here either
     classifier = CropClassifier.from_file(weights, device="cpu", backend="auto")
     assert classifier.backend_name == "onnx" and "int8 not prepared" in classifier.backend_reason
+    with pytest.raises(FileNotFoundError, match="no int8 graph beside the weights .* use --backend onnx or auto"):
+        CropClassifier.from_file(weights, device="cpu", backend="onnx-int8")  # asked for by name: says what to do
 
 
 def test_without_data_auto_runs_the_int8_graph_shipped_beside_the_checkpoint(

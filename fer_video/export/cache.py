@@ -23,10 +23,10 @@ from fer_video.export.format import EXPORT_VERSION, OnnxModelError, read_metadat
 if TYPE_CHECKING:
     from torch import nn
 
-#: Why an int8 graph cannot be made here: no FER2013 Training crops to calibrate its activations on.
-NO_CALIBRATION_DATA = (
-    "int8 quantization calibrates on FER2013 Training crops, but the data was not found: set FER2013_PATH "
-    "(or pass --calibration-data), or use --backend onnx"
+#: Why a checkpoint has no int8 graph here: none beside it, and no FER2013 Training crops to make one with.
+NO_INT8_GRAPH = (
+    "no int8 graph beside the weights ('<name>.int8.onnx', made by `fer-video export --format onnx-int8`) and no "
+    "FER2013 Training crops to quantize on (set FER2013_PATH); use --backend onnx or auto"
 )
 
 
@@ -71,7 +71,7 @@ def classifier_onnx(
 
         data = resolve_fer2013_path(calibration_data)
         if data is None:  # checked before the quantizer (ONNX, PyTorch) is imported: a cheap answer on every load
-            raise FileNotFoundError(NO_CALIBRATION_DATA)
+            raise FileNotFoundError(NO_INT8_GRAPH)
         from fer_video.export.quantize import quantize_classifier, training_calibration_crops
 
         quantized = _cache_file(f"{sha}.int8.onnx")

@@ -17,7 +17,6 @@ from onnxruntime.quantization import CalibrationDataReader, CalibrationMethod, Q
 from onnxruntime.quantization.shape_inference import quant_pre_process
 
 from fer_video.evaluate.outputs import atomic_path
-from fer_video.export.cache import NO_CALIBRATION_DATA
 from fer_video.export.format import CNN_INPUTS, read_metadata
 from fer_video.export.onnx import write_metadata
 from fer_video.preprocess import normalise_crops, preprocess_config
@@ -35,7 +34,10 @@ def training_calibration_crops(
 
     path = data_path or resolve_fer2013_path()
     if path is None:
-        raise FileNotFoundError(NO_CALIBRATION_DATA)
+        raise FileNotFoundError(
+            "int8 quantization calibrates on FER2013 Training crops, but the data was not found: set FER2013_PATH "
+            "(or pass --calibration-data), or use --backend onnx"
+        )
     return random_training_crops(path, count, seed)
 
 

@@ -185,7 +185,7 @@ def choose_cpu_backend(
     module's rule. Never raises for a failed probe; loads the checkpoint only to make a missing
     int8 graph."""
     from fer_video.checkpoint import file_sha256
-    from fer_video.export.cache import cached_classifier_onnx, classifier_onnx, int8_onnx_beside
+    from fer_video.export.cache import classifier_onnx, int8_onnx_at_hand
 
     refusal = accuracy_refusal(meta)
     if refusal is not None:
@@ -196,10 +196,13 @@ def choose_cpu_backend(
         probe = read_probe(key)
         int8_path = None
         if probe is None:
-            ready = cached_classifier_onnx(sha, int8=True) or int8_onnx_beside(weights, sha)
-            step = "timing the emotion CNN's int8 graph" if ready else "quantizing the emotion CNN to int8 and timing it"
+            int8_path = int8_onnx_at_hand(weights, sha)
+            if int8_path is None:
+                step = "quantizing the emotion CNN to int8 and timing it"
+            else:
+                step = "timing the emotion CNN's int8 graph"
             logger.warning("once for this machine and model: %s against fp32 (cached in %s)", step, cache_dir())
-            int8_path = classifier_onnx(weights, model, meta, int8=True, sha256=sha)
+            int8_path = int8_path or classifier_onnx(weights, model, meta, int8=True, sha256=sha)
             probe = measure_speed(fp32_path, int8_path, threads)
             write_probe(key, probe)
         backend, reason = decide(meta, probe)

@@ -65,7 +65,7 @@ def classifier_onnx(
         fp32 = export_classifier(model, meta, _cache_file(f"{sha}.onnx"), source_sha256=sha)
     if not int8:
         return fp32
-    quantized = cached_classifier_onnx(sha, int8=True) or int8_onnx_beside(weights, sha)
+    quantized = int8_onnx_at_hand(weights, sha)
     if quantized is None:
         from fer_video.data import resolve_fer2013_path
 
@@ -79,14 +79,18 @@ def classifier_onnx(
     return quantized
 
 
+def int8_onnx_at_hand(weights: str | os.PathLike, sha256: str) -> Path | None:
+    """A current int8 graph of the checkpoint ``weights`` (sha256 ``sha256``) that needs no quantizing:
+    the cached one, else the one beside it (:func:`int8_onnx_beside`); ``None`` when neither exists."""
+    return cached_classifier_onnx(sha256, int8=True) or int8_onnx_beside(weights, sha256)
+
+
 def int8_onnx_beside(weights: str | os.PathLike, sha256: str) -> Path | None:
     """The int8 graph shipped beside the checkpoint ``weights`` (``<name>.int8.onnx``, written by
     ``fer-video export --format onnx-int8``) when it was quantized from this very file by the current
     exporter; ``None`` otherwise. It lets ``auto`` run int8 where no FER2013 data is at hand to calibrate on."""
     path = Path(weights).with_suffix(".int8.onnx")
-    if not _is_current(path, sha256):
-        return None
-    return path if read_metadata(path).get("precision") == "int8" else None
+    return path if _is_current(path, sha256, precision="int8") else None
 
 
 def gru_onnx(weights: str | os.PathLike, gru: nn.Module) -> Path:
@@ -127,12 +131,15 @@ def _cache_file(name: str) -> Path:
     return folder / name
 
 
-def _is_current(path: Path, sha: str) -> bool:
-    """``path`` exists, is readable ONNX, and was exported from ``sha`` by this exporter version."""
+def _is_current(path: Path, sha: str, precision: str | None = None) -> bool:
+    """``path`` exists, is readable ONNX, and was exported from ``sha`` by this exporter version (in
+    ``precision``, ``fp32`` or ``int8``, when given)."""
     if not path.is_file():
         return False
     try:
         metadata = read_metadata(path)
     except OnnxModelError:
+        return False
+    if precision is not None and metadata.get("precision") != precision:
         return False
     return metadata.get("source_sha256") == sha and metadata.get("export_version") == EXPORT_VERSION

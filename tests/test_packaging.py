@@ -58,7 +58,7 @@ def test_an_installed_wheel_runs_on_its_own_weights(tmp_path, astronaut):
     Image.fromarray(astronaut).save(work / "face.png")
     env = {**os.environ, "PYTHONPATH": str(target), "FER_VIDEO_CACHE": str(tmp_path / "cache")}
     env.pop("FER_VIDEO_MODELS", None)
-    code = "import fer_video.pretrained as p, sys; sys.argv[1:] = []; print(p.shipped_weights_dir())"
+    code = "import fer_video.pretrained as p; print(p.shipped_weights_dir())"
     found = subprocess.run([sys.executable, "-c", code], cwd=work, env=env, capture_output=True, text=True, check=True)
     assert Path(found.stdout.strip()) == target / "fer_video" / "weights"
     done = subprocess.run(

@@ -201,17 +201,20 @@ def test_unlabelled_videos_need_a_teacher_and_no_mixing():
         TrainConfig.from_dict({"unlabelled_videos": ["clips/"], "teacher": "t.pt", "unlabelled_fps": 0})
 
 
-def test_unlabelled_video_crops_join_the_training_set(trained_run, data_dir, tmp_path, astronaut):
+@pytest.mark.parametrize("targets", ["teacher", "hmm"])
+def test_unlabelled_video_crops_join_the_training_set(trained_run, data_dir, tmp_path, astronaut, targets):
     out, _ = trained_run
     clips = tmp_path / "clips"
     clips.mkdir()
     write_clip(clips / "face.mp4", face_frames(astronaut, 10))
     student = TINY.with_overrides(
-        model="vgg_fer_fast", epochs=2, teacher=str(out / "best.pt"), unlabelled_videos=[str(clips)], unlabelled_fps=10
+        model="vgg_fer_fast", epochs=2, teacher=str(out / "best.pt"), unlabelled_videos=[str(clips)], unlabelled_fps=10,
+        unlabelled_targets=targets,
     )
     fit(student, data_dir, tmp_path / "student", device="cpu")
     meta = load_checkpoint(tmp_path / "student" / "best.pt")["meta"]
     assert 8 <= meta["unlabelled_crops"] <= 10 and meta["config"]["unlabelled_videos"] == [str(clips)]
+    assert meta["config"]["unlabelled_targets"] == targets
     log = read_log(tmp_path / "student" / "log.csv")
     assert all(np.isfinite(float(row["train_loss"])) and 0 <= float(row["train_acc"]) <= 1 for row in log)
     # the teacher's logits are cached for the Training images and for the crops apart: other crops reuse the former

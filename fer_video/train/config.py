@@ -9,6 +9,9 @@ from typing import Any
 from fer_video.config_io import read_yaml_mapping
 from fer_video.transforms import AugmentConfig, PreprocessConfig
 
+#: What crops of unlabelled video learn from (``TrainConfig.unlabelled_targets``).
+UNLABELLED_TARGETS = ("teacher", "hmm")
+
 
 @dataclass
 class TrainConfig:
@@ -29,6 +32,10 @@ class TrainConfig:
     # on real, detector-framed faces as well as on FER2013's. Needs a teacher.
     unlabelled_videos: list[str] = field(default_factory=list)
     unlabelled_fps: float = 10.0  # frames per second cut from each unlabelled clip
+    # What the unlabelled crops learn: "teacher" (its soft targets, crop by crop) or "hmm" (the two-sided
+    # HMM's posteriors over each clip's crops from the teacher's calibrated probabilities: what
+    # `--smoothing hmm` would show on that frame; fer_video.train.pseudo_labels).
+    unlabelled_targets: str = "teacher"
     # Labels CSV of labelled real clips (file,label; e.g. ../shared/data/real_video/labels.csv): each epoch's raw
     # and EMA weights are also scored on their detector crops (mean per-clip frame accuracy, in log.csv and the
     # epoch checkpoints), so that epochs can be chosen on real faces as well. best.pt stays PublicTest's choice.
@@ -80,6 +87,14 @@ class TrainConfig:
             raise ValueError("unlabelled_videos need a teacher: their crops are learned from its soft targets")
         if config.unlabelled_videos and mixing:
             raise ValueError("unlabelled_videos cannot be combined with mixup/cutmix (their crops have no label)")
+        if config.unlabelled_targets not in UNLABELLED_TARGETS:
+            raise ValueError(
+                f"unlabelled_targets must be one of {UNLABELLED_TARGETS}, got {config.unlabelled_targets!r}"
+            )
+        if config.unlabelled_targets == "hmm" and not config.unlabelled_videos:
+            raise ValueError("unlabelled_targets 'hmm' smooths the crops of unlabelled_videos, and none are given")
+        if config.unlabelled_targets == "hmm" and config.distill_consistent:
+            raise ValueError("unlabelled_targets 'hmm' needs the teacher's cached logits (distill_consistent: false)")
         if config.unlabelled_fps <= 0:
             raise ValueError(f"unlabelled_fps must be > 0, got {config.unlabelled_fps}")
         return config

@@ -28,7 +28,7 @@ from torch import nn
 from fer_video.cache import cache_dir
 from fer_video.checkpoint import CheckpointError, file_sha256, load_checkpoint, model_from_checkpoint
 from fer_video.preprocess import PreprocessConfig, preprocess_config
-from fer_video.classifier import predict_logits_and_features
+from fer_video.classifier import checkpoint_temperature, predict_logits_and_features
 
 
 #: The label of a training crop without one (a face from unlabelled video): it is learned from the
@@ -90,6 +90,13 @@ def teacher_paths(teacher: str | os.PathLike | Sequence[str | os.PathLike]) -> l
     if missing:
         raise CheckpointError(f"teacher checkpoint not found: {missing[0]}")
     return paths
+
+
+def teacher_temperature(teacher: str | os.PathLike | Sequence[str | os.PathLike]) -> float:
+    """The temperature that calibrates the teacher's logits (``fer-video calibrate``; 1 for an
+    uncalibrated checkpoint); for an ensemble, the mean of its members'."""
+    temperatures = [checkpoint_temperature(load_checkpoint(path)["meta"]) for path in teacher_paths(teacher)]
+    return float(np.mean([1.0 if value is None else value for value in temperatures]))
 
 
 def _single_teacher_logits(teacher_path: str | os.PathLike, images: np.ndarray, device: torch.device) -> torch.Tensor:

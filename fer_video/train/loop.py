@@ -7,7 +7,7 @@ import os
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import torch
@@ -30,10 +30,14 @@ from fer_video.train.distributed import (
     main_process_first,
     wrap_model,
 )
-from fer_video.train.distill import UNLABELLED, DistillationLoss, load_teacher, teacher_logits
+from fer_video.train.distill import UNLABELLED, DistillationLoss, load_teacher, teacher_logits, teacher_temperature
 from fer_video.train.engine import evaluate, set_seed, train_one_epoch, warmup_cosine
+from fer_video.train.pseudo_labels import hmm_soft_targets
 from fer_video.train.real_clips import load_real_clips, score_real_clips
 from fer_video.transforms import TrainAugment, build_mix
+
+if TYPE_CHECKING:
+    from fer_video.evaluate.clip_crops import ClipCrops
 
 
 def data_fingerprint(path: str | os.PathLike) -> dict[str, Any]:
@@ -110,10 +114,11 @@ def _fit(
         data = load_fer2013(data_path, splits=["training", "publictest"])
     train, val = _training_split(data, config), data["publictest"]
     weight = class_weights(train.labels, config.class_balance)
-    unlabelled_crops = 0
+    unlabelled: ClipCrops | None = None
     if config.unlabelled_videos:
         with main_process_first(context):  # rank 0 cuts and caches the crops, the others read them
-            train, unlabelled_crops = _with_unlabelled_crops(train, config, context)
+            train, unlabelled = _with_unlabelled_crops(train, config, context)
+    unlabelled_crops = 0 if unlabelled is None else len(unlabelled.crops)
     images, labels = torch.from_numpy(train.images), torch.from_numpy(train.labels)
     # Only the main process scores the real clips: they are few, and it alone writes the log.
     real = None
@@ -145,6 +150,11 @@ def _fit(
                 labelled = len(train.images) - unlabelled_crops  # Training's cached logits stay valid
                 blocks = [train.images[:labelled], train.images[labelled:]]
                 soft_targets = teacher_logits(config.teacher, blocks, run_device)
+            if unlabelled is not None and config.unlabelled_targets == "hmm":
+                soft_targets[labelled:] = hmm_soft_targets(
+                    soft_targets[labelled:], unlabelled.clip, unlabelled.frame, config.unlabelled_fps,
+                    teacher_temperature(config.teacher), config.distill_temperature,
+                )
     augment = TrainAugment(config.augment, config.preprocess)
     mix = build_mix(config.augment, len(CLASSES))
     amp = use_bf16_autocast(run_device, config.amp, config.cpu_bf16)
@@ -279,20 +289,21 @@ def _fit(
 
 def _with_unlabelled_crops(
     train: FaceArrays, config: TrainConfig, context: DistributedContext
-) -> tuple[FaceArrays, int]:
+) -> tuple[FaceArrays, ClipCrops]:
     """``train`` followed by the detector crops of ``config.unlabelled_videos``, labelled
-    :data:`UNLABELLED`, and the number of those crops."""
+    :data:`UNLABELLED`, and those crops (with the clip and frame each comes from)."""
     from fer_video.evaluate.clip_crops import CropSettings, video_crops
 
     size = train.images.shape[1]
-    crops = video_crops(
+    unlabelled = video_crops(
         config.unlabelled_videos, CropSettings(fps=config.unlabelled_fps, input_size=size), progress=context.is_main
-    ).crops
+    )
+    crops = unlabelled.crops
     if context.is_main:
         print(f"{len(crops)} unlabelled face crops from {', '.join(config.unlabelled_videos)}", flush=True)
     images = np.concatenate([train.images, crops])
     labels = np.concatenate([train.labels, np.full(len(crops), UNLABELLED, train.labels.dtype)])
-    return FaceArrays(images=images, labels=labels), len(crops)
+    return FaceArrays(images=images, labels=labels), unlabelled
 
 
 def class_weights(labels: np.ndarray, power: float) -> torch.Tensor | None:

@@ -12,6 +12,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
+from fer_video.probabilities import calibrated_softmax
 from fer_video.temporal.hmm import FILE_HMM, HmmSettings, fixed_lag_posteriors
 
 #: Posteriors below this are raised to it before the log: the targets stay finite.
@@ -39,7 +40,7 @@ def hmm_soft_targets(
         raise ValueError(f"fps must be > 0, got {fps}")
     if not len(teacher_logits) == len(clip) == len(frame):
         raise ValueError("teacher_logits, clip and frame must have one row per crop")
-    probs = (teacher_logits.float() / teacher_temperature).softmax(dim=1).numpy()
+    probs = calibrated_softmax(teacher_logits.float().numpy(), teacher_temperature)
     posteriors = np.empty_like(probs)
     for index in np.unique(clip):
         rows = np.flatnonzero(clip == index)

@@ -349,6 +349,18 @@ def test_cpu_bf16_training_lowers_the_loss(data_dir, tmp_path):
     assert load_checkpoint(tmp_path / "bf16" / "best.pt")["meta"]["bf16_autocast"] is True
 
 
+@pytest.mark.parametrize("adaptive", [False, True])
+def test_sharpness_aware_training_lowers_the_loss_and_takes_other_steps(trained_run, data_dir, tmp_path, adaptive):
+    plain_out, _ = trained_run
+    fit(TINY.with_overrides(sam_rho=0.05, sam_adaptive=adaptive), data_dir, tmp_path / "sam", device="cpu")
+    log = read_log(tmp_path / "sam" / "log.csv")
+    losses = [float(row["train_loss"]) for row in log]
+    assert losses[-1] < losses[0] - 0.2, losses
+    plain = [float(row["train_loss"]) for row in read_log(plain_out / "log.csv")]
+    assert losses[0] == pytest.approx(plain[0], abs=0.05) and losses != plain  # same start, other steps
+    assert load_checkpoint(tmp_path / "sam" / "best.pt")["meta"]["config"]["sam_rho"] == 0.05
+
+
 def test_class_weights_interpolate_between_none_and_inverse_frequency():
     from fer_video.train.loop import class_weights
 

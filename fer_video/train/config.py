@@ -46,6 +46,8 @@ class TrainConfig:
     lr: float = 0.05
     momentum: float = 0.9
     weight_decay: float = 5e-4
+    sam_rho: float = 0.0  # sharpness-aware minimisation's radius (fer_video/train/sam.py); 0 = off
+    sam_adaptive: bool = False  # adaptive SAM: the radius scaled by each weight's magnitude
     warmup_epochs: float = 1.0
     min_lr_ratio: float = 0.0
     label_smoothing: float = 0.1
@@ -95,6 +97,8 @@ class TrainConfig:
             raise ValueError("unlabelled_targets 'hmm' smooths the crops of unlabelled_videos, and none are given")
         if config.unlabelled_targets == "hmm" and config.distill_consistent:
             raise ValueError("unlabelled_targets 'hmm' needs the teacher's cached logits (distill_consistent: false)")
+        if config.sam_rho < 0:
+            raise ValueError(f"sam_rho must be >= 0 (0 = no SAM), got {config.sam_rho}")
         if config.unlabelled_fps <= 0:
             raise ValueError(f"unlabelled_fps must be > 0, got {config.unlabelled_fps}")
         return config

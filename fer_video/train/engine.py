@@ -21,6 +21,7 @@ from fer_video.train.distributed import (
     reduce_sums,
     unwrap_model,
 )
+from fer_video.train.sam import SharpnessAwareStep
 from fer_video.transforms import PreprocessConfig, TrainAugment, crops_to_tensor
 
 
@@ -61,6 +62,7 @@ def train_one_epoch(
     step_callback: Callable[[int, float], None] | None = None,
     teacher_logits: torch.Tensor | None = None,
     teacher: nn.Module | None = None,
+    sam: SharpnessAwareStep | None = None,
 ) -> dict[str, float]:
     """One pass over ``images`` (uint8, N x H x W) in shuffled batches; returns mean loss and accuracy.
 
@@ -70,7 +72,7 @@ def train_one_epoch(
     ``teacher_logits`` (N x C, with a distillation ``criterion``): the teacher's logits per training image;
     or ``teacher``: a frozen module that scores each augmented batch itself (consistent distillation).
     Crops labelled :data:`~fer_video.train.distill.UNLABELLED` (unlabelled video) count in the loss,
-    not in the accuracy.
+    not in the accuracy. ``sam``: take each step with sharpness-aware minimisation around ``optimizer``.
     """
     model.train()
     order = torch.randperm(len(labels))
@@ -88,17 +90,13 @@ def train_one_epoch(
                 batch, mixed_target = mix(batch, target)
             if channels_last:
                 batch = batch.contiguous(memory_format=torch.channels_last)
-            with torch.autocast(device.type, dtype=torch.bfloat16, enabled=amp):
-                logits = model(batch)
-                if teacher is not None:
-                    loss = criterion(logits.float(), mixed_target, teacher(batch))
-                elif teacher_logits is not None:
-                    loss = criterion(logits.float(), mixed_target, teacher_logits[index].to(device))
-                else:
-                    loss = criterion(logits.float(), mixed_target)
-            optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            optimizer.step()
+            soft = None
+            if teacher is not None:
+                with torch.autocast(device.type, dtype=torch.bfloat16, enabled=amp):
+                    soft = teacher(batch)
+            elif teacher_logits is not None:
+                soft = teacher_logits[index].to(device)
+            logits, loss = optimizer_step(model, batch, mixed_target, soft, criterion, optimizer, sam, amp)
             scheduler.step()
             if ema is not None:
                 ema.update(unwrap_model(model), step=scheduler.last_epoch)
@@ -118,6 +116,36 @@ def train_one_epoch(
                 step_callback(scheduler.last_epoch, step_loss / step_seen)
             bar.set_postfix(loss=f"{total_loss / seen:.3f}", acc=f"{correct / max(labelled, 1):.3f}")
     return {"loss": total_loss / max(seen, 1), "acc": correct / max(labelled, 1)}
+
+
+def optimizer_step(
+    model: nn.Module,
+    batch: torch.Tensor,
+    target: torch.Tensor,
+    soft_targets: torch.Tensor | None,
+    criterion: nn.Module,
+    optimizer: torch.optim.Optimizer,
+    sam: SharpnessAwareStep | None = None,
+    amp: bool = False,
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Forward, backward and one step of ``optimizer`` on ``batch`` (through ``sam`` when given: two passes);
+    ``soft_targets`` go to a distillation ``criterion``. Returns the logits and the loss at the weights the step
+    started from."""
+
+    def forward_backward() -> tuple[torch.Tensor, torch.Tensor]:
+        with torch.autocast(batch.device.type, dtype=torch.bfloat16, enabled=amp):
+            logits = model(batch)
+            extra = () if soft_targets is None else (soft_targets,)
+            loss = criterion(logits.float(), target, *extra)
+        loss.backward()
+        return logits, loss
+
+    if sam is not None:
+        return sam.step(forward_backward)
+    optimizer.zero_grad(set_to_none=True)
+    result = forward_backward()
+    optimizer.step()
+    return result
 
 
 def evaluate(

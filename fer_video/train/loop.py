@@ -34,6 +34,7 @@ from fer_video.train.distill import UNLABELLED, DistillationLoss, load_teacher, 
 from fer_video.train.engine import evaluate, set_seed, train_one_epoch, warmup_cosine
 from fer_video.train.pseudo_labels import hmm_soft_targets
 from fer_video.train.real_clips import load_real_clips, score_real_clips
+from fer_video.train.sam import SharpnessAwareStep
 from fer_video.transforms import TrainAugment, build_mix
 
 if TYPE_CHECKING:
@@ -175,6 +176,7 @@ def _fit(
         out.mkdir(parents=True, exist_ok=True)
         (out / "config.yaml").write_text(yaml.safe_dump(config.to_dict(), sort_keys=False))
     parallel_model = wrap_model(model, context, run_device)  # the same module, DDP-wrapped under torchrun
+    sam = SharpnessAwareStep(parallel_model, optimizer, config.sam_rho, config.sam_adaptive) if config.sam_rho else None
 
     meta = {
         "model": config.model,
@@ -194,7 +196,7 @@ def _fit(
         train_stats = train_one_epoch(
             parallel_model, images, labels, augment, mix, criterion, optimizer, scheduler, run_device,
             config.batch_size, ema, config.channels_last, amp, description=f"epoch {epoch + 1}/{config.epochs}",
-            context=context, step_callback=step_callback, teacher_logits=soft_targets, teacher=teacher,
+            context=context, step_callback=step_callback, teacher_logits=soft_targets, teacher=teacher, sam=sam,
         )
         broadcast_buffers(model, context)  # every rank scores (and rank 0 saves) rank 0's BatchNorm statistics
         val_stats = evaluate(

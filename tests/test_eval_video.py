@@ -7,10 +7,12 @@ import pandas as pd
 import pytest
 from test_video import astronaut_frames, write_video
 
+from fer_video.checkpoint import hardware_description
 from fer_video.cli import main
 from fer_video.constants import CLASSES
 from fer_video.video import VideoOptions, annotate_video
-from fer_video.video.evaluation import ClipTrace, clip_scores, read_clip_set
+from fer_video.recognizer import EmotionRecognizer
+from fer_video.video.evaluation import ClipTrace, clip_scores, read_clip_set, trace_key, trace_runtime
 
 
 @pytest.fixture(scope="module")
@@ -82,6 +84,16 @@ def test_eval_video_scores_what_the_video_command_shows(clips, tmp_path, monkeyp
     assert "ema (tuned, alpha" in (out / "report.md").read_text()
     assert main(args) == 2 and "--overwrite" in capsys.readouterr().err  # a report is never clobbered
     assert main([*args, "--overwrite"]) == 0  # from the trace cache this time
+
+
+def test_a_cached_trace_belongs_to_the_backend_and_machine_that_made_it(clips):
+    runtime = trace_runtime(EmotionRecognizer(backend="torch", device="cpu"))
+    assert runtime == f"torch; {hardware_description()}"
+    options, clip = VideoOptions(), clips / "face.mp4"
+    key = trace_key(clip, "sha", options, runtime)
+    assert key == trace_key(clip, "sha", options, runtime)
+    assert key != trace_key(clip, "sha", options, runtime.replace("torch", "onnx-int8", 1))
+    assert key != trace_key(clip, "sha", options, "torch; another machine")
 
 
 def test_eval_video_rejects_a_missing_labels_file(tmp_path, capsys):

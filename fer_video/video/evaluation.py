@@ -20,7 +20,7 @@ from pathlib import Path
 import numpy as np
 
 from fer_video.cache import cache_dir
-from fer_video.checkpoint import file_sha256
+from fer_video.checkpoint import file_sha256, hardware_description
 
 #: Bump when what a trace holds or how it is made changes (old cache entries are then ignored;
 #: 3: frames decoded by PyAV instead of decord).
@@ -89,18 +89,25 @@ def trace_clip(path: str | os.PathLike, recognizer, options) -> ClipTrace:
     return ClipTrace(Path(path).name, times, face, present, probs, embeddings, analyzer.frame_interval_s, len(counts))
 
 
-def trace_key(path: str | os.PathLike, cnn_sha256: str, options) -> str:
-    """Cache key of a trace: the clip's content, the CNN and every analysis option but smoothing."""
+def trace_key(path: str | os.PathLike, cnn_sha256: str, options, runtime: str) -> str:
+    """Cache key of a trace: the clip's content, the CNN, every analysis option but smoothing, and
+    ``runtime`` (what ran the CNN, and on which machine: :func:`trace_runtime`)."""
     settings = {k: v for k, v in asdict(options).items() if k not in ("smoothing", "write_video", "overwrite")}
-    text = json.dumps({"v": TRACE_VERSION, "clip": file_sha256(path), "cnn": cnn_sha256, "options": settings},
-                      sort_keys=True, default=str)  # fmt: skip
+    text = json.dumps({"v": TRACE_VERSION, "clip": file_sha256(path), "cnn": cnn_sha256, "options": settings,
+                       "runtime": runtime}, sort_keys=True, default=str)  # fmt: skip
     return hashlib.sha256(text.encode()).hexdigest()[:24]
+
+
+def trace_runtime(recognizer) -> str:
+    """The backend ``recognizer`` runs its CNN with (``auto`` resolved) and the machine: int8 kernels differ
+    between CPUs, so a trace cached on one machine is not reused on another."""
+    return f"{recognizer.classifier.backend_name}; {hardware_description()}"
 
 
 def cached_trace(path: str | os.PathLike, recognizer, options, cnn_sha256: str, use_cache: bool = True) -> ClipTrace:
     """:func:`trace_clip`, read from / written to the trace cache."""
     folder = cache_dir() / "real_video"
-    file = folder / f"{trace_key(path, cnn_sha256, options)}.npz"
+    file = folder / f"{trace_key(path, cnn_sha256, options, trace_runtime(recognizer))}.npz"
     if use_cache and file.is_file():
         with np.load(file) as data:
             return ClipTrace(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
+import onnxruntime
 import pandas as pd
 import pytest
 from test_video import astronaut_frames, write_video
@@ -88,7 +89,7 @@ def test_eval_video_scores_what_the_video_command_shows(clips, tmp_path, monkeyp
 
 def test_a_cached_trace_belongs_to_the_backend_and_machine_that_made_it(clips):
     runtime = trace_runtime(EmotionRecognizer(backend="torch", device="cpu"))
-    assert runtime == f"torch; {hardware_description()}"
+    assert runtime == f"torch; {hardware_description()}; onnxruntime {onnxruntime.__version__}"
     options, clip = VideoOptions(), clips / "face.mp4"
     key = trace_key(clip, "sha", options, runtime)
     assert key == trace_key(clip, "sha", options, runtime)

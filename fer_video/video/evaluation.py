@@ -99,9 +99,12 @@ def trace_key(path: str | os.PathLike, cnn_sha256: str, options, runtime: str) -
 
 
 def trace_runtime(recognizer) -> str:
-    """The backend ``recognizer`` runs its CNN with (``auto`` resolved) and the machine: int8 kernels differ
-    between CPUs, so a trace cached on one machine is not reused on another."""
-    return f"{recognizer.classifier.backend_name}; {hardware_description()}"
+    """The backend ``recognizer`` runs its CNN with (``auto`` resolved), the machine and ONNX Runtime's version
+    (it runs MTCNN on the CPU, and the CNN with the ONNX backends): int8 kernels differ between CPUs and
+    releases, so a trace cached by one is not reused by another."""
+    import onnxruntime
+
+    return f"{recognizer.classifier.backend_name}; {hardware_description()}; onnxruntime {onnxruntime.__version__}"
 
 
 def cached_trace(path: str | os.PathLike, recognizer, options, cnn_sha256: str, use_cache: bool = True) -> ClipTrace:

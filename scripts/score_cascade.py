@@ -30,7 +30,7 @@ from fer_video.cli.eval_crops_cmd import DEFAULT_LABELS
 from fer_video.data import load_fer2013, require_fer2013_path
 from fer_video.evaluate.clip_crops import clip_crops, score_probabilities
 from fer_video.evaluate.outputs import check_overwrite_or_exit, write_report
-from fer_video.pretrained import default_cnn_path, load_classifier
+from fer_video.pretrained import default_cnn_path
 from fer_video.provenance import source_revision
 from fer_video.recognizer import EmotionRecognizer
 from fer_video.video import VideoOptions
@@ -92,9 +92,10 @@ def cascade_bound(speed: dict[str, float], share: float) -> float:
     return 1.0 / (1.0 / speed["fast"] + float(share) / speed["standard"])
 
 
-def clip_traces(model: str, specs: list[str]) -> list[tuple[str, list[ClipTrace], list[int | None]]]:
+def clip_traces(
+    recognizer: EmotionRecognizer, model: str, specs: list[str]
+) -> list[tuple[str, list[ClipTrace], list[int | None]]]:
     """Each clip set's traces (as ``fer-video eval-video --model MODEL`` makes them, cached) and labels."""
-    recognizer = EmotionRecognizer(model=model)
     options = VideoOptions(model=model)
     sha = file_sha256(default_cnn_path(model))
     sets = []
@@ -121,13 +122,14 @@ def main(args: argparse.Namespace) -> None:
     check_overwrite_or_exit(targets, args.overwrite)
     test = load_fer2013(require_fer2013_path(args.data), splits=["publictest"])["publictest"]
     crops = clip_crops(args.labels, progress=True)
-    cnns = {name: load_classifier(model=name) for name in ("fast", "standard")}
+    recognizers = {name: EmotionRecognizer(model=name) for name in ("fast", "standard")}
+    cnns = {name: recognizer.classifier for name, recognizer in recognizers.items()}
     fast, standard = cnns["fast"], cnns["standard"]
     probabilities = {
         name: (cnn.predict_proba(test.images), cnn.predict_proba(crops.crops)) for name, cnn in cnns.items()
     }
     specs = [args.labels, *args.unlabelled]
-    traces = {name: clip_traces(name, specs) for name in ("fast", "standard")}
+    traces = {name: clip_traces(recognizer, name, specs) for name, recognizer in recognizers.items()}
     speed = {name: crops_per_s(cnn.predict_proba, test.images, args.seconds) for name, cnn in cnns.items()}
 
     def row(name: str, test_probs: np.ndarray, crop_probs: np.ndarray, sets: list[ScoredSet], **extra) -> dict:

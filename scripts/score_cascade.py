@@ -34,8 +34,8 @@ from fer_video.pretrained import default_cnn_path
 from fer_video.provenance import source_revision
 from fer_video.recognizer import EmotionRecognizer
 from fer_video.video import VideoOptions
-from fer_video.video.evaluation import ClipTrace, cached_trace, read_clip_set, shown_output
-from fer_video.video.evaluation_report import ScoredSet, score_sets, summarise
+from fer_video.video.evaluation import ScoredSet, read_clip_set, shown_output, trace_clip_set
+from fer_video.video.evaluation_report import score_sets, summarise
 
 REPOSITORY = Path(__file__).resolve().parents[1]
 UNLABELLED = (
@@ -92,19 +92,10 @@ def cascade_bound(speed: dict[str, float], share: float) -> float:
     return 1.0 / (1.0 / speed["fast"] + float(share) / speed["standard"])
 
 
-def clip_traces(
-    recognizer: EmotionRecognizer, model: str, specs: list[str]
-) -> list[tuple[str, list[ClipTrace], list[int | None]]]:
+def clip_traces(recognizer: EmotionRecognizer, model: str, specs: list[str]) -> list[ScoredSet]:
     """Each clip set's traces (as ``fer-video eval-video --model MODEL`` makes them, cached) and labels."""
-    options = VideoOptions(model=model)
-    sha = file_sha256(default_cnn_path(model))
-    sets = []
-    for spec in specs:
-        clip_set = read_clip_set(spec, recognizer.classes)
-        traces = [cached_trace(path, recognizer, options, sha) for path, _ in clip_set.clips]
-        truths = [recognizer.classes.index(label) if label else None for _, label in clip_set.clips]
-        sets.append((clip_set.name, traces, truths))
-    return sets
+    options, sha = VideoOptions(model=model), file_sha256(default_cnn_path(model))
+    return [trace_clip_set(read_clip_set(spec, recognizer.classes), recognizer, options, sha) for spec in specs]
 
 
 def video_rows(sets: list[ScoredSet], classes: tuple[str, ...]) -> list[dict]:
@@ -143,7 +134,7 @@ def main(args: argparse.Namespace) -> None:
         }  # fmt: skip
 
     rows = [
-        row(name, *probabilities[name], [ScoredSet(*s) for s in traces[name]], crops_per_s_batch64=speed[name])
+        row(name, *probabilities[name], traces[name], crops_per_s_batch64=speed[name])
         for name in ("standard", "fast")
     ]
     fast_top = top_probability(probabilities["fast"][0])
@@ -152,13 +143,13 @@ def main(args: argparse.Namespace) -> None:
         test_probs, test_unsure = combine(probabilities["fast"][0], probabilities["standard"][0], threshold)
         crop_probs, crop_unsure = combine(probabilities["fast"][1], probabilities["standard"][1], threshold)
         sets, frames_on, frames = [], 0, 0  # video frames sent on, of the frames with the main track
-        for (name, fast_traces, truths), (_, standard_traces, _) in zip(traces["fast"], traces["standard"]):
+        for fast_set, standard_set in zip(traces["fast"], traces["standard"]):
             mixed = []
-            for quick, slow in zip(fast_traces, standard_traces):
+            for quick, slow in zip(fast_set.traces, standard_set.traces):
                 probs, unsure = combine(quick.probs, slow.probs, threshold)
                 frames_on, frames = frames_on + int(unsure[quick.present].sum()), frames + int(quick.present.sum())
                 mixed.append(replace(quick, probs=probs))
-            sets.append(ScoredSet(name, mixed, truths))
+            sets.append(ScoredSet(fast_set.name, mixed, fast_set.truths))
         video_share = frames_on / max(frames, 1)
         cascade = partial(cascade_predict, fast, standard, threshold=threshold)
         measured = crops_per_s(cascade, test.images, args.seconds)

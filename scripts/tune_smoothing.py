@@ -43,7 +43,7 @@ from fer_video.temporal import HmmSettings, HysteresisSettings, hysteresis_label
 from fer_video.temporal.hmm import default_hmm
 from fer_video.temporal.hysteresis import DEFAULT_HYSTERESIS, default_hysteresis
 from fer_video.video import VideoOptions
-from fer_video.video.evaluation import ClipTrace, cached_trace, read_clip_set, switches
+from fer_video.video.evaluation import ClipTrace, cached_trace, read_clip_set, switches, trace_clip_set
 from fer_video.video.evaluation_report import EMA_GRID
 
 SWITCH_RATES = (0.05, 0.1, 0.3)
@@ -172,8 +172,10 @@ def main() -> None:
         labelled.append((cached_trace(path, recognizer, options, sha), classes.index(label)))
         relative = str(path.relative_to(Path(args.labels).parent))
         speakers.append(rows.loc[relative, "speaker"] if "speaker" in rows.columns else "all")
-    speeches = [cached_trace(p, recognizer, options, sha) for p, _ in read_clip_set(args.speeches, classes).clips]
-    expressive = [cached_trace(p, recognizer, options, sha) for p, _ in read_clip_set(args.expressive, classes).clips]
+    speeches, expressive = (
+        trace_clip_set(read_clip_set(spec, classes), recognizer, options, sha).traces
+        for spec in (args.speeches, args.expressive)
+    )
     configs = [
         {"kind": kind, "switch_rate_hz": r, "evidence_per_s": e, "lag_s": lag if kind == "hmm" else 0.0, "margin": m,
          "hold_s": h, "ema_alpha": np.nan}

@@ -13,7 +13,10 @@ from fer_video.cli import main
 from fer_video.constants import CLASSES
 from fer_video.video import VideoOptions, annotate_video
 from fer_video.recognizer import EmotionRecognizer
-from fer_video.video.evaluation import ClipTrace, clip_scores, read_clip_set, trace_key, trace_runtime
+from fer_video.video.errors import VideoError
+from fer_video.video.evaluation import (
+    ClipTrace, ClipSet, clip_scores, read_clip_set, trace_clip_set, trace_key, trace_runtime,
+)  # fmt: skip
 
 
 @pytest.fixture(scope="module")
@@ -85,6 +88,23 @@ def test_eval_video_scores_what_the_video_command_shows(clips, tmp_path, monkeyp
     assert "ema (tuned, alpha" in (out / "report.md").read_text()
     assert main(args) == 2 and "--overwrite" in capsys.readouterr().err  # a report is never clobbered
     assert main([*args, "--overwrite"]) == 0  # from the trace cache this time
+
+
+@pytest.mark.usefixtures("one_torch_thread")
+def test_trace_clip_set_skips_and_names_an_unreadable_clip_only_when_asked(clips, tmp_path, monkeypatch):
+    monkeypatch.setenv("FER_VIDEO_CACHE", str(tmp_path / "cache"))
+    broken = tmp_path / "broken.mp4"
+    broken.write_bytes(b"not a video")
+    clip_set = ClipSet("mixed", [(clips / "face.mp4", "happy"), (broken, None), (clips / "empty.mp4", None)])
+    recognizer, options = EmotionRecognizer(backend="torch", device="cpu"), VideoOptions()
+    failed, advanced = [], []
+    scored = trace_clip_set(clip_set, recognizer, options, "sha", failed=failed, advance=lambda: advanced.append(1))
+    assert scored.name == "mixed" and len(scored.traces) == 2 and len(advanced) == 3
+    assert scored.truths == [CLASSES.index("happy"), None]
+    assert scored.traces[0].present.any() and not scored.traces[1].face.any()
+    assert len(failed) == 1 and failed[0].startswith(f"{broken}: ")
+    with pytest.raises(VideoError):
+        trace_clip_set(clip_set, recognizer, options, "sha")
 
 
 def test_a_cached_trace_belongs_to_the_backend_and_machine_that_made_it(clips):

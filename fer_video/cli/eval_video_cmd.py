@@ -57,11 +57,8 @@ def run(args: argparse.Namespace) -> int:
     from fer_video.recognizer import EmotionRecognizer
     from fer_video.temporal.hmm import default_hmm
     from fer_video.video import VideoOptions
-    from fer_video.video.errors import VideoError
-    from fer_video.video.evaluation import cached_trace, read_clip_set
-    from fer_video.video.evaluation_report import (
-        ScoredSet, label_functions, markdown_table, plot_summary, score_sets, summarise,
-    )  # fmt: skip
+    from fer_video.video.evaluation import read_clip_set, trace_clip_set
+    from fer_video.video.evaluation_report import label_functions, markdown_table, plot_summary, score_sets, summarise
 
     revision = source_revision()  # before the outputs are written: a rerun into a tracked folder is not "changed"
     out = Path(args.out)
@@ -81,19 +78,13 @@ def run(args: argparse.Namespace) -> int:
         from fer_video.temporal import load_gru
 
         gru = load_gru(device="cpu", model=args.model)
-    started, scored, failed = time.perf_counter(), [], []
+    started, failed = time.perf_counter(), []
     total = sum(len(s.clips) for s in sets)
     with tqdm(total=total, desc="analysing clips", unit="clip") as bar:
-        for clip_set in sets:
-            traces, truths = [], []
-            for path, label in clip_set.clips:
-                try:
-                    traces.append(cached_trace(path, recognizer, options, cnn_sha, use_cache=args.cache))
-                    truths.append(recognizer.classes.index(label) if label else None)
-                except VideoError as error:
-                    failed.append(f"{path}: {error}")
-                bar.update(1)
-            scored.append(ScoredSet(clip_set.name, traces, truths))
+        scored = [
+            trace_clip_set(s, recognizer, options, cnn_sha, use_cache=args.cache, failed=failed, advance=bar.update)
+            for s in sets
+        ]
     labelled = [(t, y) for s in scored for t, y in zip(s.traces, s.truths) if y is not None]
     functions, chosen = label_functions(smoothings, gru, args.hysteresis, labelled, recognizer.classes)
     per_clip, labelled_frames = score_sets(scored, functions, recognizer.classes)

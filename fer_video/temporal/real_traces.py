@@ -94,11 +94,11 @@ def trace_windows(traces: Sequence[ClipTrace], config: RealTracesConfig) -> Real
 def load_real_clips(config: RealTracesConfig, recognizer, options, cnn_sha256: str) -> RealClips:
     """The recipe's traces, from the eval-video cache (clips not in it are analysed now). ``options``:
     the :class:`~fer_video.video.VideoOptions` the traces were made with (same CNN)."""
-    from fer_video.video.evaluation import cached_trace, read_clip_set
+    from fer_video.video.evaluation import cached_trace, read_clip_set, trace_clip_set
 
     classes = recognizer.classes
     unlabelled = {
-        spec: [cached_trace(path, recognizer, options, cnn_sha256) for path, _ in read_clip_set(spec, classes).clips]
+        spec: trace_clip_set(read_clip_set(spec, classes), recognizer, options, cnn_sha256).traces
         for spec in config.unlabelled
     }
     table = pd.read_csv(config.labels)

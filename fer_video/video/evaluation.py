@@ -165,6 +165,43 @@ def read_clip_set(spec: str, classes: tuple[str, ...]) -> ClipSet:
     return ClipSet(spec, clips)
 
 
+@dataclass
+class ScoredSet:
+    """One clip set's traces with each clip's label index (``None``: unlabelled)."""
+
+    name: str
+    traces: list[ClipTrace]
+    truths: list[int | None]
+
+
+def trace_clip_set(
+    clip_set: ClipSet,
+    recognizer,
+    options,
+    cnn_sha256: str,
+    use_cache: bool = True,
+    failed: list[str] | None = None,
+    advance: Callable[[], object] | None = None,
+) -> ScoredSet:
+    """Every clip of ``clip_set`` traced (:func:`cached_trace`) with its label's index in the recognizer's
+    classes. With a ``failed`` list, a clip that cannot be read is left out and named there ("path: why")
+    instead of raising; ``advance`` is called after each clip (a progress bar's update)."""
+    from fer_video.video.errors import VideoError
+
+    traces, truths = [], []
+    for path, label in clip_set.clips:
+        try:
+            traces.append(cached_trace(path, recognizer, options, cnn_sha256, use_cache=use_cache))
+            truths.append(recognizer.classes.index(label) if label else None)
+        except VideoError as error:
+            if failed is None:
+                raise
+            failed.append(f"{path}: {error}")
+        if advance is not None:
+            advance()
+    return ScoredSet(clip_set.name, traces, truths)
+
+
 def shown_output(
     trace: ClipTrace,
     kind: str,

@@ -12,27 +12,17 @@ expected calibration error (does a label shown at 0.9 hold on 9 frames in 10?).
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
 from fer_video.evaluate.calibration import confidence_ece
-from fer_video.video.evaluation import ClipTrace, ShownFn, clip_scores, shown_output, smoothed_labels
+from fer_video.video.evaluation import ClipTrace, ScoredSet, ShownFn, clip_scores, shown_output, smoothed_labels
 
 #: EMA weights searched for ``ema-tuned`` (the one with the best frame accuracy on the labelled clips).
 EMA_GRID = tuple(float(a) for a in np.round(np.geomspace(0.02, 1.0, 25), 4))
 TUNED_EMA = "ema-tuned"
-
-
-@dataclass
-class ScoredSet:
-    """One clip set's traces with each clip's label index (``None``: unlabelled)."""
-
-    name: str
-    traces: list[ClipTrace]
-    truths: list[int | None]
 
 
 def label_functions(

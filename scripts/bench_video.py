@@ -1,14 +1,16 @@
 #!/usr/bin/env python3
 """Benchmark the video pipeline: real-time factor, time per stage, and agreement with detecting every frame.
 
-Generates a 1280x720, 30 fps clip of scikit-image's astronaut photo panning and zooming, with a
-stretch in the middle where the window shows no face (the face goes and comes back), into a
+Generates a 1280x720 (``--size``), 30 fps clip of scikit-image's astronaut photo panning and zooming,
+with a stretch in the middle where the window shows no face (the face goes and comes back), into a
 temporary folder; runs ``annotate_video`` on it at ``--fps 10`` and at every frame, with and
 without the annotated video, with the default ``detect_every`` and with detection on every
-analysed frame; writes results/bench_video.json and results/bench_video.md.
+analysed frame, and with the annotated video at the input's own size (``video_size`` 0: the same as
+the default below 1080p); writes results/bench_video.json and results/bench_video.md.
 
     python scripts/bench_video.py                        # 20 s clip, GRU smoothing
     python scripts/bench_video.py --smoothing hmm --out results/bench_video_hmm   # the file default
+    python scripts/bench_video.py --size 3840x2160 --seconds 10 --smoothing hmm --out results/bench_video_4k
     python scripts/bench_video.py --seconds 10 --baseline /tmp/fer-video-before
 
 ``--baseline DIR`` also runs the default cases with the fer_video package found in DIR (an
@@ -55,19 +57,23 @@ CASES = (
     ("every frame, detect every frame", {"fps": 0, "detect_every": 1}),
     ("fps 10, fast model", {"fps": 10, "model": "fast"}),
     ("fps 10, no video, fast model", {"fps": 10, "write_video": False, "model": "fast"}),
+    ("fps 10, video at full size", {"fps": 10, "video_size": 0}),
 )
 #: Case settings the baseline checkout may not know; its run skips those cases.
-NEW_SETTINGS = ("detect_every", "model")
+NEW_SETTINGS = ("detect_every", "model", "video_size")
 #: The window leaves the face for this part of the clip (fractions of its length).
 NO_FACE = (0.45, 0.6)
 
 
 def make_clip(path: Path, seconds: float, width: int = 1280, height: int = 720, fps: int = 30) -> Path:
     """The astronaut photo seen through a ``width`` x ``height`` window that pans and zooms, and
-    shows only the space suit (no face) during :data:`NO_FACE`."""
+    shows only the space suit (no face) during :data:`NO_FACE`; the scene grows with the window,
+    so every size shows the same picture (1280x720 at scale 1)."""
     from skimage import data
 
-    canvas = cv2.resize(data.astronaut(), (1600, 1600), interpolation=cv2.INTER_CUBIC)
+    scale = max(width / 1280, height / 720)
+    side = round(1600 * scale)
+    canvas = cv2.resize(data.astronaut(), (side, side), interpolation=cv2.INTER_CUBIC)
     count = round(seconds * fps)
     with av.open(str(path), "w") as container:
         stream = container.add_stream("libx264", rate=fps, options={"preset": "ultrafast", "crf": "20"})
@@ -76,10 +82,10 @@ def make_clip(path: Path, seconds: float, width: int = 1280, height: int = 720, 
             phase = 2 * np.pi * i / count
             zoom = 1.0 + 0.15 * (1 - np.cos(phase))
             crop_w, crop_h = width / zoom, height / zoom
-            x0 = 160 + 140 * np.sin(phase) + (width - crop_w) / 2
-            y0 = 40 + 30 * np.sin(2 * phase) + (height - crop_h) / 2
+            x0 = scale * (160 + 140 * np.sin(phase)) + (width - crop_w) / 2
+            y0 = scale * (40 + 30 * np.sin(2 * phase)) + (height - crop_h) / 2
             if NO_FACE[0] <= i / count < NO_FACE[1]:
-                y0 = 1600 - crop_h
+                y0 = side - crop_h
             crop = canvas[int(y0) : int(y0 + crop_h), int(x0) : int(x0 + crop_w)]
             frame = cv2.resize(crop, (width, height), interpolation=cv2.INTER_LINEAR)
             container.mux(stream.encode(av.VideoFrame.from_ndarray(frame, format="rgb24")))
@@ -200,6 +206,8 @@ def markdown(result: dict) -> str:
 def parse_args() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seconds", type=float, default=20.0, help="length of the generated clip (default: 20)")
+    parser.add_argument("--size", type=frame_size, default=(1280, 720), metavar="WIDTHxHEIGHT",
+                        help="frame size of the generated clip (default: 1280x720)")  # fmt: skip
     parser.add_argument(
         "--smoothing", default="gru", help="any kind of fer-video's --smoothing the measured package knows (default: gru)"
     )
@@ -210,6 +218,17 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--note", default="", help="a remark recorded with the results (e.g. machine load)")
     parser.add_argument("--run-in", type=Path, help=argparse.SUPPRESS)  # internal: a baseline run's clip folder
     return parser.parse_args()
+
+
+def frame_size(text: str) -> tuple[int, int]:
+    """``WIDTHxHEIGHT`` as two even positive integers."""
+    try:
+        width, height = (int(part) for part in text.lower().split("x"))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"give the size as WIDTHxHEIGHT, e.g. 3840x2160, not {text!r}") from None
+    if width < 2 or height < 2 or width % 2 or height % 2:
+        raise argparse.ArgumentTypeError(f"width and height must be even and at least 2, not {text!r}")
+    return width, height
 
 
 def run_baseline(args: argparse.Namespace, clip: Path, work: Path) -> list[dict]:
@@ -233,7 +252,7 @@ def main() -> None:
 
     load = os.getloadavg()[0]
     with tempfile.TemporaryDirectory() as tmp:
-        clip = make_clip(Path(tmp) / "clip.mp4", args.seconds)
+        clip = make_clip(Path(tmp) / "clip.mp4", args.seconds, *args.size)
         cases = run_baseline(args, clip, Path(tmp)) if args.baseline else []
         cases += run_cases(clip, Path(tmp), args, baseline=False)
         references = {c["fps"]: c["timeline"] for c in cases if c["code"] == "after" and c["detect_every"] == 1}
@@ -242,7 +261,7 @@ def main() -> None:
             del case["timeline"]
     result = {
         "args": " ".join(
-            f"--{k.replace('_', '-')} {v}"
+            f"--{k.replace('_', '-')} {'x'.join(map(str, v)) if k == 'size' else v}"
             for k, v in vars(args).items()
             if k not in ("out", "note", "run_in") and v is not None
         ),
@@ -253,7 +272,7 @@ def main() -> None:
         "load_average": round(load, 2),
         "load_average_end": round(os.getloadavg()[0], 2),
         "clip": (
-            f"{args.seconds:g} s, 1280x720, 30 fps, astronaut panning and zooming, no face from "
+            f"{args.seconds:g} s, {args.size[0]}x{args.size[1]}, 30 fps, astronaut panning and zooming, no face from "
             f"{NO_FACE[0] * args.seconds:g} s to {NO_FACE[1] * args.seconds:g} s (generated)"
         ),
         "smoothing": args.smoothing,

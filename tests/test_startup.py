@@ -159,8 +159,10 @@ def test_without_data_to_quantize_with_auto_loads_fp32_without_pytorch(tmp_path)
 def test_names_spelled_out_for_the_parser_match_their_sources():
     from fer_video.cli import options
     from fer_video.temporal import ONLINE_SMOOTHING_KINDS, SMOOTHING_KINDS
+    from fer_video.video.encode import DEFAULT_VIDEO_SIZE
     from fer_video.video.pipeline import DEFAULT_DETECT_EVERY
 
     assert options.SMOOTHING_KINDS == SMOOTHING_KINDS
     assert options.ONLINE_SMOOTHING_KINDS == ONLINE_SMOOTHING_KINDS
     assert options.DEFAULT_DETECT_EVERY == DEFAULT_DETECT_EVERY
+    assert options.DEFAULT_VIDEO_SIZE == DEFAULT_VIDEO_SIZE

@@ -34,7 +34,7 @@ from fer_video.video import (
     load_models,
 )
 from fer_video.video.decode import sample_indices
-from fer_video.video.encode import AnnotatedVideoWriter
+from fer_video.video.encode import AnnotatedVideoWriter, frame_to_rgb
 from fer_video.video.pipeline import max_gap_frames, track_birth_hits
 from fer_video.video.tracker import iou_matrix
 from test_pretrained import write_tiny_model
@@ -270,6 +270,42 @@ def test_phone_video_with_display_rotation_is_analysed_upright(astronaut, recogn
     assert len(frames) == 8 and frames[0].shape == (320, 240, 3)
 
 
+def test_annotated_video_is_scaled_down_to_video_size_with_the_boxes_in_place(astronaut, recognizer, tmp_path):
+    upright = astronaut_frames(astronaut, 6, size=(360, 480))  # portrait, stored sideways as a phone does
+    video = write_video(tmp_path / "phone.mp4", [np.ascontiguousarray(np.rot90(f, k=1)) for f in upright], rotation=-90)
+    reports = {size: annotate_video(video, tmp_path / str(size), VideoOptions(fps=0, video_size=size), recognizer)
+               for size in (0, 180)}  # fmt: skip
+    full, small = (decode_all(report.annotated_video)[0] for report in reports.values())
+    assert full[0].shape == (480, 360, 3) and small[0].shape == (240, 180, 3) and len(small) == len(full) == 6
+    for big, little in zip(full, small):  # the same picture at half the size (labels keep a legible size)
+        assert np.abs(little - cv2.resize(big, (180, 240), interpolation=cv2.INTER_AREA).astype(int)).mean() < 10
+
+    def on_left_edge(picture: np.ndarray, scene: np.ndarray, box: np.ndarray) -> float:
+        """Share of the rows along the box's left edge where something is drawn on the scene."""
+        x1, y1, _, y2 = np.round(box).astype(int)
+        strip = slice(max(x1 - 1, 0), x1 + 2)
+        drawn = np.abs(picture[y1 + 3 : y2 - 3, strip].astype(int) - scene[y1 + 3 : y2 - 3, strip]).max(axis=(1, 2))
+        return float((drawn > 40).mean())
+
+    rows = pd.read_csv(reports[180].timeline_csv)
+    assert len(rows) >= 4
+    for _, row in rows.iterrows():
+        box = row[["x1", "y1", "x2", "y2"]].to_numpy(float)
+        scene = cv2.resize(upright[int(row["frame"])], (180, 240), interpolation=cv2.INTER_AREA)
+        picture = small[int(row["frame"])]
+        assert on_left_edge(picture, scene, box / 2) > 0.7 > 0.3 > on_left_edge(picture, scene, box)  # at half scale
+        assert on_left_edge(full[int(row["frame"])], upright[int(row["frame"])], box) > 0.7
+
+
+@pytest.mark.parametrize("pixel_format", ["yuv420p", "yuv444p", "rgb24"])
+def test_frames_are_scaled_to_rgb_alike_from_any_pixel_format(astronaut, pixel_format):
+    picture = astronaut_frames(astronaut, 1, size=(320, 240))[0]
+    frame = av.VideoFrame.from_ndarray(picture, format="rgb24").reformat(format=pixel_format)
+    expected = cv2.resize(frame.to_ndarray(format="rgb24"), (160, 120), interpolation=cv2.INTER_AREA).astype(int)
+    assert np.abs(frame_to_rgb(frame, (160, 120)) - expected).mean() < 2
+    assert frame_to_rgb(frame, (320, 240)).shape == (240, 320, 3)
+
+
 def test_variable_frame_rate_keeps_real_timestamps(tmp_path):
     pts = [0, 40, 80, 120, 160, 300, 450, 600, 633, 666, 700, 900]
     frames = [np.full((SIZE[1], SIZE[0], 3), 20 * i, np.uint8) for i in range(len(pts))]
@@ -419,7 +455,8 @@ def test_live_tracks_end_after_the_same_gap_as_files_when_only_detections_update
 
 def test_options_are_validated():
     for bad in (VideoOptions(fps=-1), VideoOptions(smoothing="median"), VideoOptions(detect_every=0),
-                VideoOptions(detector="yolo"), VideoOptions(max_duration_s=0), VideoOptions(model="huge")):  # fmt: skip
+                VideoOptions(detector="yolo"), VideoOptions(max_duration_s=0), VideoOptions(model="huge"),
+                VideoOptions(video_size=-1), VideoOptions(video_size=100)):  # fmt: skip
         with pytest.raises(ValueError):
             bad.validate()
 

@@ -18,6 +18,8 @@ SMOOTHING_KINDS: tuple[str, ...] = ("hmm", "hmm-online", "gru", "ema", "none")
 ONLINE_SMOOTHING_KINDS: tuple[str, ...] = ("hmm-online", "gru", "ema", "none")
 #: :data:`fer_video.video.pipeline.DEFAULT_DETECT_EVERY`.
 DEFAULT_DETECT_EVERY = 3
+#: :data:`fer_video.video.encode.DEFAULT_VIDEO_SIZE`.
+DEFAULT_VIDEO_SIZE = 1080
 
 
 def add_data_option(parser: argparse.ArgumentParser) -> None:

@@ -6,7 +6,7 @@ import argparse
 from typing import TYPE_CHECKING
 
 from fer_video.cli.image_cmd import add_backend_option
-from fer_video.cli.options import DEFAULT_DETECT_EVERY, SMOOTHING_KINDS, add_model_option
+from fer_video.cli.options import DEFAULT_DETECT_EVERY, DEFAULT_VIDEO_SIZE, SMOOTHING_KINDS, add_model_option
 from fer_video.faces import DETECTORS
 
 if TYPE_CHECKING:
@@ -35,6 +35,11 @@ def add_video_options(parser: argparse.ArgumentParser) -> None:
         "leads clearly for long enough)",
     )
     parser.add_argument("--no-video", action="store_true", help="skip annotated.mp4 (faster)")
+    parser.add_argument(
+        "--video-size", type=int, default=DEFAULT_VIDEO_SIZE, metavar="PIXELS",
+        help=f"scale annotated.mp4 down so its shorter side is at most PIXELS (default: {DEFAULT_VIDEO_SIZE}, "
+        "i.e. 1080p; 0 = the input's own size, slower for 4K)",
+    )
     parser.add_argument("--detect-every", type=int, default=DEFAULT_DETECT_EVERY, metavar="K",
                         help="full face detection on every K-th analysed frame; in between, tracked faces are "
                         f"re-checked where expected (default: {DEFAULT_DETECT_EVERY}; 1 = detect on every frame)")  # fmt: skip
@@ -53,6 +58,7 @@ def options_from_args(args: argparse.Namespace) -> VideoOptions:
         fps=args.fps,
         smoothing=args.smoothing,
         write_video=not args.no_video,
+        video_size=args.video_size,
         detect_every=args.detect_every,
         detector=args.detector,
         device=args.device,

@@ -20,17 +20,18 @@ _TEXT_COLOR = (0, 0, 0)
 _BAR_BACKGROUND = (40, 40, 40)
 
 
-def draw_tracks(frame: np.ndarray, states: Sequence[TrackState]) -> np.ndarray:
-    """Draw every tracked face on the RGB uint8 ``frame`` (modified in place and returned)."""
+def draw_tracks(frame: np.ndarray, states: Sequence[TrackState], scale: float = 1.0) -> np.ndarray:
+    """Draw every tracked face on the RGB uint8 ``frame`` (modified in place and returned); ``scale``
+    maps the faces' boxes to the frame (a frame scaled down from the analysed one)."""
     short_side = min(frame.shape[:2])
     line = max(1, round(short_side / 300))
-    scale = max(0.4, short_side / 900)
-    thickness = max(1, round(scale * 1.5))
+    font_scale = max(0.4, short_side / 900)
+    thickness = max(1, round(font_scale * 1.5))
     for state in states:
         color = CLASS_COLORS.get(state.label, (255, 255, 255))
-        x1, y1, x2, y2 = (round(v) for v in state.box)
+        x1, y1, x2, y2 = (round(v * scale) for v in state.box)
         cv2.rectangle(frame, (x1, y1), (x2, y2), color, line, cv2.LINE_AA)
-        _draw_tag(frame, f"#{state.track_id} {state.label}", (x1, y1), color, scale, thickness)
+        _draw_tag(frame, f"#{state.track_id} {state.label}", (x1, y1), color, font_scale, thickness)
         _draw_bar(frame, state.confidence, (x1, y2), max(x2 - x1, 1), color, line)
     return frame
 

@@ -1,7 +1,9 @@
 """The annotated video: every input frame, re-read with PyAV, with the most recent analysed
 result drawn on it, encoded H.264 (libx264, yuv420p) with the input's own timestamps, so the
 output has the input's duration and frame rate (variable rates included); the audio stream is
-copied (or converted to AAC when MP4 cannot hold its codec).
+copied (or converted to AAC when MP4 cannot hold its codec). Frames larger than
+:data:`DEFAULT_VIDEO_SIZE` on their shorter side (4K phone videos) are scaled down before they are
+drawn on: converting, drawing and encoding 4K frames costs about three times as much as 1080p ones.
 
 :class:`AnnotatedVideoWriter` runs in its own thread so decoding, drawing and encoding overlap
 the analysis; the analysis hands it results in frame order with :meth:`~AnnotatedVideoWriter.submit`.
@@ -33,6 +35,11 @@ from fer_video.video.timing import StageTimer
 #: critical path of analysing faster than real time on two cores (results/bench_video.md).
 X264_OPTIONS = {"preset": "ultrafast", "crf": "23"}
 
+#: The annotated video's shorter side is at most this many pixels unless asked otherwise (1080p).
+DEFAULT_VIDEO_SIZE = 1080
+#: ... and no smaller than this when one is given (labels stay legible).
+MIN_VIDEO_SIZE = 144
+
 _END = (float("inf"), [])
 _BT601, _LIMITED_RANGE = 6, 1  # AVCOL_SPC_SMPTE170M, AVCOL_RANGE_MPEG: what _yuv_frame produces
 
@@ -41,7 +48,8 @@ class AnnotatedVideoWriter:
     """Writes ``target`` from ``source`` in a background thread (see the module docstring).
 
     ``rotation`` turns stored frames upright (as the analysis saw them); only the first
-    ``frame_limit`` frames (and the audio up to ``duration_limit_s``) are written.
+    ``frame_limit`` frames (and the audio up to ``duration_limit_s``) are written; frames are scaled
+    down so their shorter side is at most ``max_size`` pixels (0: written at the input's size).
     """
 
     def __init__(
@@ -52,8 +60,10 @@ class AnnotatedVideoWriter:
         frame_limit: int,
         duration_limit_s: float | None = None,
         timer: StageTimer | None = None,
+        max_size: int = DEFAULT_VIDEO_SIZE,
     ) -> None:
         self.source, self.target, self.rotation = Path(source), Path(target), rotation
+        self.max_size = max_size
         self.frame_limit = frame_limit
         self.duration_limit_s = duration_limit_s
         self.timer = timer or StageTimer()
@@ -111,7 +121,11 @@ class AnnotatedVideoWriter:
             video_in = source.streams.video[0]
             video_in.thread_type = "AUTO"
             audio_in = source.streams.audio[0] if source.streams.audio else None
-            video_out = _add_video_stream(target, video_in, self.rotation)
+            stored = (video_in.codec_context.width, video_in.codec_context.height)
+            factor = shrink_factor(*stored, self.max_size)
+            scaled = tuple(2 * max(1, round(side * factor / 2)) for side in stored) if factor < 1 else stored
+            box_scale = scaled[0] / stored[0]
+            video_out = _add_video_stream(target, video_in, self.rotation, scaled)
             audio = _AudioCopier(target, audio_in, self.duration_limit_s) if audio_in is not None else None
             times = _FrameTimes(video_in)
             current: Sequence[TrackState] = []
@@ -126,13 +140,13 @@ class AnnotatedVideoWriter:
                 if self.frames_written >= self.frame_limit:
                     continue
                 with self.timer.stage("video_decode"):
-                    decoded = [(frame.pts, frame.to_ndarray(format="rgb24")) for frame in packet.decode()]
+                    decoded = [(frame.pts, frame_to_rgb(frame, scaled)) for frame in packet.decode()]
                 for pts, pixels in decoded[: self.frame_limit - self.frames_written]:
                     while pending[0] <= self.frames_written:
                         current, pending = pending[1], self._results.get()
                     with self.timer.stage("draw"):
                         picture = _even(np.ascontiguousarray(upright(pixels, self.rotation)))
-                        draw_tracks(picture, current)
+                        draw_tracks(picture, current, box_scale)
                     with self.timer.stage("encode"):
                         frame = _yuv_frame(picture)
                         frame.pts, frame.time_base = times.next_pts(pts), video_in.time_base
@@ -217,9 +231,38 @@ def _even(picture: np.ndarray) -> np.ndarray:
     return picture[: height - height % 2, : width - width % 2]
 
 
-def _add_video_stream(target: av.container.OutputContainer, video_in: av.video.stream.VideoStream, rotation: int):
-    """An H.264 stream of the upright, even-sized frames, in the input's time base."""
-    width, height = video_in.codec_context.width, video_in.codec_context.height
+def shrink_factor(width: int, height: int, max_size: int) -> float:
+    """The factor that brings a ``width`` x ``height`` frame's shorter side down to ``max_size``
+    pixels (1.0: it is not larger, or ``max_size`` is 0)."""
+    shorter = min(width, height)
+    return max_size / shorter if 0 < max_size < shorter else 1.0
+
+
+def frame_to_rgb(frame: av.VideoFrame, size: tuple[int, int]) -> np.ndarray:
+    """The decoded ``frame`` as RGB uint8 of ``size`` (width, height). Shrinking the yuv420p planes
+    before converting them is several times faster than swscale's scaled RGB path at 4K."""
+    if (frame.width, frame.height) == size:
+        return frame.to_ndarray(format="rgb24")
+    if frame.format.name != "yuv420p" or frame.width % 2 or frame.height % 2 or size[0] % 2 or size[1] % 2:
+        return cv2.resize(frame.to_ndarray(format="rgb24"), size, interpolation=cv2.INTER_AREA)
+    planes = frame.to_ndarray(format="yuv420p")  # Y (H, W) on top of U and V (H/4, W) each
+    width, height = size
+    luma = cv2.resize(planes[: frame.height], size, interpolation=cv2.INTER_AREA)
+    chroma = planes[frame.height :].reshape(2, frame.height // 2, frame.width // 2)
+    half = (width // 2, height // 2)
+    u, v = (cv2.resize(plane, half, interpolation=cv2.INTER_AREA).reshape(-1, width) for plane in chroma)
+    return cv2.cvtColor(np.concatenate([luma, u, v]), cv2.COLOR_YUV2RGB_I420)
+
+
+def _add_video_stream(
+    target: av.container.OutputContainer,
+    video_in: av.video.stream.VideoStream,
+    rotation: int,
+    size: tuple[int, int],
+):
+    """An H.264 stream of the upright, even-sized frames decoded at ``size`` (width, height as
+    stored), in the input's time base."""
+    width, height = size
     if rotation in (90, 270):
         width, height = height, width
     rate = video_in.average_rate or video_in.guessed_rate or Fraction(25)

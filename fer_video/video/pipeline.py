@@ -28,7 +28,7 @@ from fer_video.temporal import DEFAULT_SMOOTHING, SMOOTHING_KINDS, GruModel
 from fer_video.temporal.hysteresis import default_hysteresis
 from fer_video.video.analyzer import FaceTrackAnalyzer
 from fer_video.video.decode import VideoSource
-from fer_video.video.encode import AnnotatedVideoWriter
+from fer_video.video.encode import DEFAULT_VIDEO_SIZE, MIN_VIDEO_SIZE, AnnotatedVideoWriter
 from fer_video.video.outputs import (
     ANNOTATED_VIDEO,
     SUMMARY_CSV,
@@ -126,17 +126,21 @@ class VideoOptions(AnalysisOptions):
     answer) and: ``write_video``: also write ``annotated.mp4``; ``max_duration_s``: analyse only
     the start of long videos; ``stabilize``: smooth each face's box and landmarks over time before
     aligning it; ``hysteresis``: hold the shown label until another emotion leads clearly for long
-    enough (:func:`fer_video.temporal.hysteresis.default_hysteresis`; never with ``none``)."""
+    enough (:func:`fer_video.temporal.hysteresis.default_hysteresis`; never with ``none``);
+    ``video_size``: the annotated video's shorter side at most this many pixels (0: the input's size)."""
 
     write_video: bool = True
     max_duration_s: float | None = None
     stabilize: bool = False
     hysteresis: bool = True
+    video_size: int = DEFAULT_VIDEO_SIZE
 
     def validate(self) -> None:
         super().validate()
         if self.max_duration_s is not None and not self.max_duration_s > 0:
             raise ValueError(f"max_duration_s must be positive, got {self.max_duration_s}")
+        if self.video_size < 0 or 0 < self.video_size < MIN_VIDEO_SIZE:
+            raise ValueError(f"video_size must be 0 (the input's size) or at least {MIN_VIDEO_SIZE}, got {self.video_size}")
 
 
 @dataclass
@@ -221,7 +225,7 @@ def annotate_video(
             if options.write_video:
                 writer = AnnotatedVideoWriter(
                     source.path, staging / ANNOTATED_VIDEO, source.info.rotation, frame_limit,
-                    options.max_duration_s, timer,
+                    options.max_duration_s, timer, options.video_size,
                 ).start()  # fmt: skip
             try:
                 _analyse(source, indices, analyzer, staging / TIMELINE_CSV, summary, writer, timer, progress)

@@ -3,8 +3,10 @@
 Each variant is built with random weights (BatchNorm statistics drawn at random too), exported to ONNX,
 quantized as ``--backend onnx-int8`` does (activation ranges from FER2013 Training crops) and timed as a raw
 ONNX Runtime session at batch 64 (no preprocessing), best of ``--repeats`` runs. Speed does not depend on the
-weights' values, so this ranks architectures before any is trained. Writes bench_widths.json and
-bench_widths.md to ``--out``.
+weights' values, so this ranks architectures before any is trained. Each variant's multiply-adds per
+second are set beside ONNX Runtime's own int8 matrix product (``MatMulInteger``, 2048 x 2048 x 2048) on the
+same threads: where the variants reach it, a faster CNN has to do less work, not run it better. Writes
+bench_widths.json and bench_widths.md to ``--out``.
 
     python scripts/bench_widths.py --out results/emotion_cnn_lean_pruned --overwrite
 """
@@ -17,6 +19,7 @@ import tempfile
 from pathlib import Path
 
 import numpy as np
+import onnxruntime
 import torch
 from bench_image import machine, repeat_for
 from tqdm import tqdm
@@ -100,6 +103,28 @@ def int8_throughput(model: VGGFer, calibration: np.ndarray, args: argparse.Names
     return max(calls * BATCH / wall for calls, wall, _ in runs)
 
 
+def int8_gemm_rate(args: argparse.Namespace, size: int = 2048) -> float:
+    """Best multiply-adds/s of ONNX Runtime's uint8 x int8 matrix product (``size`` cubed) over
+    ``args.repeats`` runs of ``args.seconds``."""
+    from onnx import TensorProto, helper
+
+    rng = np.random.default_rng(0)
+    weights = rng.integers(-127, 128, (size, size), dtype=np.int8)
+    graph = helper.make_graph(
+        [helper.make_node("MatMulInteger", ["A", "B"], ["Y"])], "int8_gemm",
+        [helper.make_tensor_value_info("A", TensorProto.UINT8, [size, size])],
+        [helper.make_tensor_value_info("Y", TensorProto.INT32, [size, size])],
+        initializer=[helper.make_tensor("B", TensorProto.INT8, [size, size], weights.tobytes(), raw=True)],
+    )  # fmt: skip
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+    options = onnxruntime.SessionOptions()
+    options.intra_op_num_threads = args.threads
+    session = onnxruntime.InferenceSession(model.SerializeToString(), options, providers=["CPUExecutionProvider"])
+    feed = {"A": rng.integers(0, 256, (size, size), dtype=np.uint8)}
+    runs = [repeat_for(args.seconds, lambda: session.run(None, feed)) for _ in range(args.repeats)]
+    return max(calls * size**3 / wall for calls, wall, _ in runs)
+
+
 def main(args: argparse.Namespace) -> None:
     out = Path(args.out)
     targets = [out / "bench_widths.json", out / "bench_widths.md"]
@@ -111,8 +136,10 @@ def main(args: argparse.Namespace) -> None:
     calibration = training_calibration_crops(count=args.calibration_crops)
     rows = []
     for widths in tqdm(variants, desc="widths", unit="variant"):
+        crops_per_s = int8_throughput(random_model(widths), calibration, args)
         rows.append({"widths": "-".join(map(str, widths)), "multiply_adds": multiply_adds(widths),
-                     "int8_crops_per_s": int8_throughput(random_model(widths), calibration, args)})
+                     "int8_crops_per_s": crops_per_s, "multiply_adds_per_s": crops_per_s * multiply_adds(widths)})
+    gemm = int8_gemm_rate(args)
     out.mkdir(parents=True, exist_ok=True)
     lines = [
         "# Int8 throughput of VGG widths (random weights)", "",
@@ -120,12 +147,22 @@ def main(args: argparse.Namespace) -> None:
         f"{', '.join(context['int8_dot_product']) or 'none'}. Raw ONNX Runtime session (no preprocessing), batch {BATCH}, "
         f"{args.threads} threads, best of {args.repeats} runs of {args.seconds:g} s. 1-minute load average at start "
         f"{context['load_average_1min_at_start']:.2f}.", "",
-        "| widths | multiply-adds per crop | int8 crops/s |", "|---|---:|---:|",
+        "| widths | multiply-adds per crop | int8 crops/s | multiply-adds/s (share of the int8 matrix product's) |",
+        "|---|---:|---:|---:|",
     ]
-    lines += [f"| {row['widths']} | {row['multiply_adds'] / 1e6:.0f} M | {row['int8_crops_per_s']:,.0f} |" for row in rows]
-    lines += ["", "Rerun: `python scripts/bench_widths.py --out DIR --overwrite` (see `--help`)."]
+    lines += [
+        f"| {row['widths']} | {row['multiply_adds'] / 1e6:.0f} M | {row['int8_crops_per_s']:,.0f} | "
+        f"{row['multiply_adds_per_s'] / 1e9:.0f} G ({row['multiply_adds_per_s'] / gemm:.0%}) |"
+        for row in rows
+    ]
+    lines += [
+        "", f"ONNX Runtime's int8 matrix product (MatMulInteger, 2048 x 2048 x 2048, {args.threads} threads): "
+        f"{gemm / 1e9:.0f} G multiply-adds/s, so at most {gemm / 1e9:.0f} M multiply-adds per crop for every "
+        "1,000 crops/s.", "",
+        "Rerun: `python scripts/bench_widths.py --out DIR --overwrite` (see `--help`).",
+    ]  # fmt: skip
     markdown = "\n".join(lines) + "\n"
-    write_report(targets[0], targets[1], {"context": context, "rows": rows}, markdown)
+    write_report(targets[0], targets[1], {"context": context, "rows": rows, "int8_gemm_multiply_adds_per_s": gemm}, markdown)
     print(markdown, end="")
 
 

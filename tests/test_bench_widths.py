@@ -41,3 +41,11 @@ def test_widths_are_parsed_and_checked():
     for bad in ("32-96-256", "a-b-c-d", "32-0-256-512"):
         with pytest.raises(SystemExit, match="error"):
             bench_widths.parse_widths(bad)
+
+
+def test_int8_gemm_rate_counts_multiply_adds_per_second():
+    import argparse
+
+    args = argparse.Namespace(threads=1, seconds=0.05, repeats=2)
+    rate = bench_widths.int8_gemm_rate(args, size=64)
+    assert 1e6 < rate < 1e14  # 64^3 multiply-adds in well under a second, on any CPU

@@ -157,9 +157,9 @@ def main(args: argparse.Namespace) -> None:
     ]
     lines += [
         "", f"ONNX Runtime's int8 matrix product (MatMulInteger, 2048 x 2048 x 2048, {args.threads} threads): "
-        f"{gemm / 1e9:.0f} G multiply-adds/s, so at most {gemm / 1e9:.0f} M multiply-adds per crop for every "
-        "1,000 crops/s.", "",
-        "Rerun: `python scripts/bench_widths.py --out DIR --overwrite` (see `--help`).",
+        f"{gemm / 1e9:.0f} G multiply-adds/s: at that rate, 1,000 crops/s allows at most {gemm / 1e9:.0f} M "
+        "multiply-adds per crop.", "",
+        f"Rerun: `python scripts/bench_widths.py --out DIR --overwrite --widths {' '.join(row['widths'] for row in rows)}`.",
     ]  # fmt: skip
     markdown = "\n".join(lines) + "\n"
     write_report(targets[0], targets[1], {"context": context, "rows": rows, "int8_gemm_multiply_adds_per_s": gemm}, markdown)

@@ -33,8 +33,9 @@ from fer_video.video import (
     annotate_video,
     load_models,
 )
-from fer_video.video.decode import sample_indices
-from fer_video.video.encode import AnnotatedVideoWriter, frame_to_rgb
+from fer_video.video import decode
+from fer_video.video.decode import frame_to_rgb, sample_indices
+from fer_video.video.encode import AnnotatedVideoWriter
 from fer_video.video.pipeline import max_gap_frames, track_birth_hits
 from fer_video.video.tracker import iou_matrix
 from test_pretrained import write_tiny_model
@@ -295,6 +296,24 @@ def test_annotated_video_is_scaled_down_to_video_size_with_the_boxes_in_place(as
         picture = small[int(row["frame"])]
         assert on_left_edge(picture, scene, box / 2) > 0.7 > 0.3 > on_left_edge(picture, scene, box)  # at half scale
         assert on_left_edge(full[int(row["frame"])], upright[int(row["frame"])], box) > 0.7
+
+
+def test_frames_above_the_analysis_size_are_analysed_smaller_with_boxes_in_input_pixels(
+    clip, recognizer, tmp_path, monkeypatch
+):
+    options = VideoOptions(fps=0, smoothing="none", write_video=False)
+    full = pd.read_csv(annotate_video(clip, tmp_path / "full", options, recognizer).timeline_csv)
+    monkeypatch.setattr(decode, "ANALYSIS_SIZE", 160)  # the 320x240 clip is analysed at 214x160
+    source = VideoSource(clip)
+    assert source.frame_size == (214, 160) and source.scale == pytest.approx(214 / 320)
+    assert source.read(np.array([0, 3])).shape == (2, 160, 214, 3)
+    small = pd.read_csv(annotate_video(clip, tmp_path / "small", options, recognizer).timeline_csv)
+    assert len(small) >= 0.9 * len(full) > 0
+    both = full.merge(small, on="frame", suffixes=("", "_small"))
+    columns = ["x1", "y1", "x2", "y2"]
+    overlap = iou_matrix(both[columns].to_numpy(), both[[f"{c}_small" for c in columns]].to_numpy()).diagonal()
+    assert np.median(overlap) > 0.9  # the same faces, in the input's pixels
+    assert (both["raw_label"] == both["raw_label_small"]).mean() > 0.8
 
 
 @pytest.mark.parametrize("pixel_format", ["yuv420p", "yuv444p", "rgb24"])

@@ -42,8 +42,8 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger(__name__)
 
-#: Bumped when the cached arrays change meaning.
-_CACHE_VERSION = 1
+#: Bumped when the cached arrays change meaning or how they are made (2: frames above 1080p cut at 1080p).
+_CACHE_VERSION = 2
 
 
 @dataclass(frozen=True)

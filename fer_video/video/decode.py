@@ -17,9 +17,16 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import av
+import cv2
 import numpy as np
 
 from fer_video.video.errors import VideoError
+
+#: Frames are analysed with their shorter side at most this many pixels (4K at 1080p). Faces are detected on
+#: frames shrunk to 640 pixels a side at most, where they must be 40 pixels wide, so every face found is over
+#: 100 pixels wide at 1080p, twice the CNN's 48; converting, shrinking and cropping whole 4K frames took about
+#: a third of the analysis (results/bench_video_4k.md).
+ANALYSIS_SIZE = 1080
 
 #: File suffixes taken as videos when a folder is given.
 VIDEO_SUFFIXES: tuple[str, ...] = (
@@ -46,6 +53,32 @@ class VideoInfo:
 def upright(frame: np.ndarray, rotation: int) -> np.ndarray:
     """A stored frame turned ``rotation`` degrees counter-clockwise (a view when no copy is needed)."""
     return np.rot90(frame, k=(rotation // 90) % 4) if rotation % 360 else frame
+
+
+def scaled_size(width: int, height: int, max_size: int) -> tuple[int, int]:
+    """``(width, height)`` shrunk so the shorter side is at most ``max_size`` pixels, both even; unchanged
+    when it is not larger, or ``max_size`` is 0."""
+    shorter = min(width, height)
+    if not 0 < max_size < shorter:
+        return width, height
+    factor = max_size / shorter
+    return 2 * max(1, round(width * factor / 2)), 2 * max(1, round(height * factor / 2))
+
+
+def frame_to_rgb(frame: av.VideoFrame, size: tuple[int, int]) -> np.ndarray:
+    """The decoded ``frame`` as RGB uint8 of ``size`` (width, height). Shrinking the yuv420p planes
+    before converting them is several times faster than swscale's scaled RGB path at 4K."""
+    if (frame.width, frame.height) == size:
+        return frame.to_ndarray(format="rgb24")
+    if frame.format.name != "yuv420p" or frame.width % 2 or frame.height % 2 or size[0] % 2 or size[1] % 2:
+        return cv2.resize(frame.to_ndarray(format="rgb24"), size, interpolation=cv2.INTER_AREA)
+    planes = frame.to_ndarray(format="yuv420p")  # Y (H, W) on top of U and V (H/4, W) each
+    width, height = size
+    luma = cv2.resize(planes[: frame.height], size, interpolation=cv2.INTER_AREA)
+    chroma = planes[frame.height :].reshape(2, frame.height // 2, frame.width // 2)
+    half = (width // 2, height // 2)
+    u, v = (cv2.resize(plane, half, interpolation=cv2.INTER_AREA).reshape(-1, width) for plane in chroma)
+    return cv2.cvtColor(np.concatenate([luma, u, v]), cv2.COLOR_YUV2RGB_I420)
 
 
 def sample_indices(timestamps: np.ndarray, fps: float) -> np.ndarray:
@@ -131,9 +164,10 @@ def _scan(path: Path) -> _Scan:
 
 class _SequentialFrames:
     """Forward-only decoding with PyAV: frames decoded in order and kept only at the requested
-    indices (increasing from call to call)."""
+    indices (increasing from call to call), as RGB of ``size`` (width, height as stored)."""
 
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path, size: tuple[int, int]) -> None:
+        self.size = size
         self.container = av.open(str(path))
         self.container.streams.video[0].thread_type = "AUTO"
         self.frames = enumerate(self.container.decode(video=0))
@@ -142,7 +176,7 @@ class _SequentialFrames:
         wanted, out = set(map(int, indices)), []
         for index, frame in self.frames:
             if index in wanted:
-                out.append(frame.to_ndarray(format="rgb24"))
+                out.append(frame_to_rgb(frame, self.size))
             if index >= indices[-1]:
                 break
         if len(out) != len(indices):
@@ -152,13 +186,19 @@ class _SequentialFrames:
 
 class VideoSource:
     """One video opened for analysis: :attr:`info`, the real frame :attr:`timestamps` (seconds
-    from the first frame) and :meth:`read` for upright RGB frames by index (in increasing order)."""
+    from the first frame) and :meth:`read` for upright RGB frames by index (in increasing order),
+    shrunk to :data:`ANALYSIS_SIZE` when larger: :attr:`scale` is the frames' pixels per input pixel
+    and :attr:`frame_size` their upright (width, height)."""
 
     def __init__(self, path: str | os.PathLike) -> None:
         self.path = Path(path)
         scan = _scan(self.path)
+        stored_height, stored_width = scan.first.shape[:2]
+        size = scaled_size(stored_width, stored_height, ANALYSIS_SIZE)
+        self.scale = size[0] / stored_width
+        self.frame_size = size[::-1] if scan.rotation % 180 else size
         try:
-            self._reader = _SequentialFrames(self.path)
+            self._reader = _SequentialFrames(self.path, size)
         except av.error.FFmpegError as error:
             raise VideoError(f"cannot decode {self.path}: truncated or corrupt file ({_reason(error)})") from None
         self._turn = scan.rotation

@@ -24,7 +24,7 @@ import av
 import cv2
 import numpy as np
 
-from fer_video.video.decode import upright
+from fer_video.video.decode import frame_to_rgb, scaled_size, upright
 from fer_video.video.draw import draw_tracks
 from fer_video.video.errors import VideoError
 from fer_video.video.state import TrackState
@@ -122,8 +122,7 @@ class AnnotatedVideoWriter:
             video_in.thread_type = "AUTO"
             audio_in = source.streams.audio[0] if source.streams.audio else None
             stored = (video_in.codec_context.width, video_in.codec_context.height)
-            factor = shrink_factor(*stored, self.max_size)
-            scaled = tuple(2 * max(1, round(side * factor / 2)) for side in stored) if factor < 1 else stored
+            scaled = scaled_size(*stored, self.max_size)
             box_scale = scaled[0] / stored[0]
             video_out = _add_video_stream(target, video_in, self.rotation, scaled)
             audio = _AudioCopier(target, audio_in, self.duration_limit_s) if audio_in is not None else None
@@ -229,29 +228,6 @@ def _even(picture: np.ndarray) -> np.ndarray:
     """Crop one row/column if needed: yuv420p needs even sizes."""
     height, width = picture.shape[:2]
     return picture[: height - height % 2, : width - width % 2]
-
-
-def shrink_factor(width: int, height: int, max_size: int) -> float:
-    """The factor that brings a ``width`` x ``height`` frame's shorter side down to ``max_size``
-    pixels (1.0: it is not larger, or ``max_size`` is 0)."""
-    shorter = min(width, height)
-    return max_size / shorter if 0 < max_size < shorter else 1.0
-
-
-def frame_to_rgb(frame: av.VideoFrame, size: tuple[int, int]) -> np.ndarray:
-    """The decoded ``frame`` as RGB uint8 of ``size`` (width, height). Shrinking the yuv420p planes
-    before converting them is several times faster than swscale's scaled RGB path at 4K."""
-    if (frame.width, frame.height) == size:
-        return frame.to_ndarray(format="rgb24")
-    if frame.format.name != "yuv420p" or frame.width % 2 or frame.height % 2 or size[0] % 2 or size[1] % 2:
-        return cv2.resize(frame.to_ndarray(format="rgb24"), size, interpolation=cv2.INTER_AREA)
-    planes = frame.to_ndarray(format="yuv420p")  # Y (H, W) on top of U and V (H/4, W) each
-    width, height = size
-    luma = cv2.resize(planes[: frame.height], size, interpolation=cv2.INTER_AREA)
-    chroma = planes[frame.height :].reshape(2, frame.height // 2, frame.width // 2)
-    half = (width // 2, height // 2)
-    u, v = (cv2.resize(plane, half, interpolation=cv2.INTER_AREA).reshape(-1, width) for plane in chroma)
-    return cv2.cvtColor(np.concatenate([luma, u, v]), cv2.COLOR_YUV2RGB_I420)
 
 
 def _add_video_stream(

@@ -23,8 +23,8 @@ from fer_video.cache import cache_dir
 from fer_video.checkpoint import file_sha256, hardware_description
 
 #: Bump when what a trace holds or how it is made changes (old cache entries are then ignored;
-#: 3: frames decoded by PyAV instead of decord).
-TRACE_VERSION = 3
+#: 3: frames decoded by PyAV instead of decord; 4: frames above 1080p analysed at 1080p).
+TRACE_VERSION = 4
 
 
 @dataclass

@@ -38,6 +38,7 @@ from fer_video.video.outputs import (
     StagedOutput,
 )
 from fer_video.video.plot import plot_timeline
+from fer_video.video.state import TrackState
 from fer_video.video.summary import SummaryBuilder
 from fer_video.video.timeline import TimelineWriter
 from fer_video.video.timing import StageTimer
@@ -297,7 +298,7 @@ def _analyse(
     """Stream the analysed frames chunk by chunk (the next chunk decoding in a second thread
     meanwhile); every result goes to the CSV, the summary and the writer, in frame order as the
     analyzer releases it (two-sided smoothing holds frames back for its look-ahead)."""
-    frame_bytes = source.info.width * source.info.height * 3
+    frame_bytes = source.frame_size[0] * source.frame_size[1] * 3
     chunk = int(np.clip(CHUNK_BYTES // max(frame_bytes, 1), 1, CHUNK_FRAMES))
     batches = [indices[start : start + chunk] for start in range(0, len(indices), chunk)]
 
@@ -311,6 +312,7 @@ def _analyse(
         def emit(released: list) -> None:
             with timer.stage("write"):
                 for frame_states in released:
+                    frame_states = in_input_pixels(frame_states, source.scale)
                     index = int(waiting.popleft())
                     time_s = float(source.timestamps[index])
                     timeline.write(time_s, index, frame_states)
@@ -330,6 +332,13 @@ def _analyse(
             done += len(batch)
             _report(progress, done / len(indices), writer)
         emit(analyzer.finish())
+
+
+def in_input_pixels(states: list[TrackState], scale: float) -> list[TrackState]:
+    """The faces of frames analysed at ``scale`` (analysed pixels per input pixel), with boxes in the input's pixels."""
+    if scale == 1.0:
+        return states
+    return [replace(state, box=tuple(value / scale for value in state.box)) for state in states]
 
 
 def _report(progress: Progress | None, analysed: float, writer: AnnotatedVideoWriter | None) -> None:

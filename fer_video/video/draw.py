@@ -22,7 +22,7 @@ _BAR_BACKGROUND = (40, 40, 40)
 
 def draw_tracks(frame: np.ndarray, states: Sequence[TrackState], scale: float = 1.0) -> np.ndarray:
     """Draw every tracked face on the RGB uint8 ``frame`` (modified in place and returned); ``scale``
-    maps the faces' boxes to the frame (a frame scaled down from the analysed one)."""
+    maps the faces' boxes (in the input's pixels) onto the frame (the input scaled down)."""
     short_side = min(frame.shape[:2])
     line = max(1, round(short_side / 300))
     font_scale = max(0.4, short_side / 900)

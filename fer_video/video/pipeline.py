@@ -141,7 +141,9 @@ class VideoOptions(AnalysisOptions):
         if self.max_duration_s is not None and not self.max_duration_s > 0:
             raise ValueError(f"max_duration_s must be positive, got {self.max_duration_s}")
         if self.video_size < 0 or 0 < self.video_size < MIN_VIDEO_SIZE:
-            raise ValueError(f"video_size must be 0 (the input's size) or at least {MIN_VIDEO_SIZE}, got {self.video_size}")
+            raise ValueError(
+                f"video_size must be 0 (the input's size) or at least {MIN_VIDEO_SIZE}, got {self.video_size}"
+            )
 
 
 @dataclass

@@ -6,10 +6,11 @@ source, ``hmm-online``, full detection every 3rd analysed frame) in a child proc
 reads its ``summary.json``: analysed frames per second of wall time, and the time per analysed frame
 of each stage. A live source gives a frame at a time, so detection and classification alternate on
 every frame, unlike ``fer-video video``, which works in chunks. The clips: the astronaut swaying
-at 640x360 and 1280x720 (generated, 20 s, 30 fps), plus any ``--clips``. Writes
-results/bench_live.json and results/bench_live.md.
+at 640x360 and 1280x720 (generated, 20 s, 30 fps; other sizes with ``--sizes``), plus any ``--clips``.
+Writes results/bench_live.json and results/bench_live.md.
 
     python scripts/bench_live.py --overwrite
+    python scripts/bench_live.py --sizes 3840x2160 --seconds 10 --out results/bench_live_4k --overwrite
     python scripts/bench_live.py --baseline /tmp/fer-video-before --clips talk.mp4 --overwrite
 
 ``--baseline DIR`` also runs the checkout in DIR (``python -m fer_video.cli`` with DIR on the path),
@@ -31,17 +32,20 @@ from pathlib import Path
 
 from bench_memory import make_clip
 from bench_startup import machine
+from bench_video import frame_size
 from fer_video.evaluate.outputs import check_overwrite_or_exit, write_report
 from fer_video.provenance import source_revision
 
 ROOT = Path(__file__).resolve().parents[1]
 STAGES = ("detect", "refine", "classify")
-GENERATED = {"astronaut 640x360": (640, 360), "astronaut 1280x720": (1280, 720)}
+GENERATED_SIZES = ("640x360", "1280x720")
 
 
 def get_args_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--clips", nargs="*", default=[], help="more video files to stream")
+    parser.add_argument("--sizes", nargs="*", type=frame_size, default=[frame_size(s) for s in GENERATED_SIZES],
+                        metavar="WIDTHxHEIGHT", help=f"generated clips (default: {' '.join(GENERATED_SIZES)})")  # fmt: skip
     parser.add_argument("--seconds", type=float, default=20.0, help="length of the generated clips")
     parser.add_argument("--rounds", type=int, default=2, help="runs of each version on each clip")
     parser.add_argument("--baseline", type=Path, help="an earlier checkout to run in turn with this one")
@@ -103,7 +107,7 @@ def main() -> None:
     versions = {"this checkout": None, **({"baseline": args.baseline.resolve()} if args.baseline else {})}
     load_start, runs = os.getloadavg()[0], []
     with tempfile.TemporaryDirectory() as tmp:
-        clips = {name: make_clip(Path(tmp) / f"{size[1]}p.mp4", args.seconds, size) for name, size in GENERATED.items()}
+        clips = {f"astronaut {w}x{h}": make_clip(Path(tmp) / f"{h}p.mp4", args.seconds, (w, h)) for w, h in args.sizes}
         clips.update({Path(clip).name: Path(clip).resolve() for clip in args.clips})
         for name, clip in clips.items():
             for round_index in range(args.rounds):

@@ -22,10 +22,12 @@ import pytest
 
 from fer_video.cli import main
 from fer_video.constants import CLASSES
+from fer_video.video import decode
 from fer_video.video.encode import FrameVideoWriter
 from fer_video.video.live_runner import LIVE_FILES, LiveOptions, run_live
 from fer_video.video.stream import FrameStream, parse_source
 from fer_video.video.timeline import timeline_columns
+from fer_video.video.tracker import iou_matrix
 
 FFMPEG = shutil.which("ffmpeg")
 needs_ffmpeg = pytest.mark.skipif(FFMPEG is None, reason="the ffmpeg program is not installed (apt-get install ffmpeg)")
@@ -186,6 +188,23 @@ def test_file_without_realtime_hands_over_every_sampled_frame(clip, tmp_path, re
     assert frames == sorted(set(frames)) and all(b - a == RATE // 5 for a, b in zip(frames, frames[1:]))
     summary = check_outputs(report.out_dir, annotated=True)
     assert summary["frames_dropped"] == 0 and summary["options"]["smoothing"] == "ema"
+
+
+def test_frames_above_the_analysis_size_are_analysed_smaller_with_boxes_in_input_pixels(
+    clip, tmp_path, recognizer, monkeypatch
+):
+    options = LiveOptions(fps=5, realtime=False, max_frames=6, smoothing="none")
+    full = run_live(str(clip), tmp_path / "full", options, recognizer=recognizer)
+    monkeypatch.setattr(decode, "ANALYSIS_SIZE", 180)  # the 480x360 clip is analysed at 240x180
+    seen = []
+    small = run_live(str(clip), tmp_path / "small", options, on_frame=lambda status: seen.append(status.frame),
+                     recognizer=recognizer)  # fmt: skip
+    assert seen[0].image.shape == (180, 240, 3) and seen[0].scale == 0.5
+    boxes = [{int(row[1]): [float(v) for v in row[3:7]] for row in data_rows(report.timeline_csv)} for report in (full, small)]
+    assert len(boxes[1]) >= 5 and boxes[0].keys() == boxes[1].keys()
+    frames = sorted(boxes[0])
+    overlap = iou_matrix(np.array([boxes[0][f] for f in frames]), np.array([boxes[1][f] for f in frames])).diagonal()
+    assert np.median(overlap) > 0.9  # the same faces, in the source's pixels
 
 
 def test_duration_limit_and_end_of_stream(clip, tmp_path, recognizer):

@@ -127,7 +127,7 @@ class _StatusLine:
 
     def __call__(self, status: LiveStatus) -> None:
         if self.next_at is None:
-            height, width = status.frame.image.shape[:2]
+            width, height = (round(side / status.frame.scale) for side in status.frame.image.shape[1::-1])
             print(
                 f"fer-video live: analysing {self.source} ({width}x{height}) into {self.out}; Ctrl+C to stop",
                 file=sys.stderr,

@@ -32,7 +32,7 @@ from fer_video.video.errors import VideoError
 from fer_video.video.live import LiveAnalyzer
 from fer_video.video.outputs import ANNOTATED_VIDEO, SUMMARY_CSV, SUMMARY_JSON, TIMELINE_CSV
 from fer_video.video.pipeline import AnalysisOptions
-from fer_video.video.state import TrackState
+from fer_video.video.state import TrackState, in_input_pixels
 from fer_video.video.stream import (
     DEFAULT_TIMEOUT_S,
     FrameStream,
@@ -153,7 +153,7 @@ def run_live(
     # Connect only now: a stream opened before the models were loaded would pile up stale frames.
     with FrameStream(spec, options.fps, options.realtime, options.timeout_s) as stream:
         if all(stream.size):
-            analyzer.warm_up(*stream.size)
+            analyzer.warm_up(*stream.analysis_size)
         _prepare_live_folder(out_dir)
         return _LiveRun(stream, analyzer, out_dir, options).run(stop, on_frame)
 
@@ -215,9 +215,10 @@ class _LiveRun:
                 return "duration"
             states = self.analyzer.process(frame.image, frame.time_s)
             with self.timer.stage("write"):
-                timeline.write(frame.time_s, frame.index, states)
+                in_input = in_input_pixels(states, frame.scale)
+                timeline.write(frame.time_s, frame.index, in_input)
                 timeline.flush()
-                self.summary.add(frame.time_s, states)
+                self.summary.add(frame.time_s, in_input)
             if self.video is not None:
                 with self.timer.stage("encode"):
                     self.video.write(draw_tracks(np.ascontiguousarray(frame.image), states), frame.time_s)

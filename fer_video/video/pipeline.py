@@ -38,7 +38,7 @@ from fer_video.video.outputs import (
     StagedOutput,
 )
 from fer_video.video.plot import plot_timeline
-from fer_video.video.state import TrackState
+from fer_video.video.state import in_input_pixels
 from fer_video.video.summary import SummaryBuilder
 from fer_video.video.timeline import TimelineWriter
 from fer_video.video.timing import StageTimer
@@ -334,13 +334,6 @@ def _analyse(
             done += len(batch)
             _report(progress, done / len(indices), writer)
         emit(analyzer.finish())
-
-
-def in_input_pixels(states: list[TrackState], scale: float) -> list[TrackState]:
-    """The faces of frames analysed at ``scale`` (analysed pixels per input pixel), with boxes in the input's pixels."""
-    if scale == 1.0:
-        return states
-    return [replace(state, box=tuple(value / scale for value in state.box)) for state in states]
 
 
 def _report(progress: Progress | None, analysed: float, writer: AnnotatedVideoWriter | None) -> None:

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from collections.abc import Sequence
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 
@@ -28,3 +29,11 @@ class TrackState:
     raw_label: str
     det_score: float | None
     embedding: np.ndarray | None = field(default=None, repr=False, compare=False)
+
+
+def in_input_pixels(states: Sequence[TrackState], scale: float) -> list[TrackState]:
+    """The faces of a frame analysed at ``scale`` (analysed pixels per input pixel), with their boxes in
+    the input's pixels."""
+    if scale == 1.0:
+        return list(states)
+    return [replace(state, box=tuple(value / scale for value in state.box)) for state in states]

@@ -37,11 +37,14 @@ _FALLBACK_STEP_S = 1 / 30
 @dataclass(frozen=True)
 class StreamFrame:
     """One decoded frame: ``index`` counts every frame the source gave (from 0), ``time_s`` is its
-    presentation time from the first frame (seconds), ``image`` RGB uint8 (H, W, 3)."""
+    presentation time from the first frame (seconds), ``image`` RGB uint8 (H, W, 3), shrunk to
+    :data:`~fer_video.video.decode.ANALYSIS_SIZE` when the source's frames are larger, and ``scale``
+    the image's pixels per source pixel."""
 
     index: int
     time_s: float
     image: np.ndarray
+    scale: float = 1.0
 
 
 @dataclass
@@ -138,6 +141,13 @@ class FrameStream:
         """``(width, height)`` of the frames, as the stream declares them."""
         return self.stream.codec_context.width, self.stream.codec_context.height
 
+    @property
+    def analysis_size(self) -> tuple[int, int]:
+        """``(width, height)`` of the images handed over (:attr:`size`, shrunk when above the analysis size)."""
+        from fer_video.video.decode import ANALYSIS_SIZE, scaled_size
+
+        return scaled_size(*self.size, ANALYSIS_SIZE)
+
     def frames(self, stop: threading.Event | None = None) -> Iterator[StreamFrame]:
         """The newest frame each time the caller asks, until the source ends, :meth:`close`, or
         ``stop`` is set; a read error of the source is raised (a :class:`VideoError`) at the end.
@@ -175,6 +185,8 @@ class FrameStream:
     def _read(self) -> None:
         import av
 
+        from fer_video.video.decode import ANALYSIS_SIZE, frame_to_rgb, scaled_size
+
         clock = _StreamClock()
         last_slot = -1
         started: float | None = None
@@ -192,7 +204,8 @@ class FrameStream:
                 if self.paced:
                     started = time.monotonic() - time_s if started is None else started
                     self._stop.wait(max(0.0, started + time_s - time.monotonic()))
-                self._offer(StreamFrame(index, time_s, frame.to_ndarray(format="rgb24")))
+                size = scaled_size(frame.width, frame.height, ANALYSIS_SIZE)
+                self._offer(StreamFrame(index, time_s, frame_to_rgb(frame, size), size[0] / frame.width))
         except av.error.ExitError:
             self.error = VideoError(f"{self.spec.name}: no data for {self.timeout_s:g} s after {self.stats.read} frames")
         except av.error.FFmpegError as error:

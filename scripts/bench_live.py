@@ -30,9 +30,8 @@ import sys
 import tempfile
 from pathlib import Path
 
-from bench_memory import make_clip
+from bench_memory import frame_size, make_clip
 from bench_startup import machine
-from bench_video import frame_size
 from fer_video.evaluate.outputs import check_overwrite_or_exit, write_report
 from fer_video.provenance import source_revision
 

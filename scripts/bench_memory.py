@@ -36,6 +36,17 @@ from fer_video.provenance import source_revision
 ROOT = Path(__file__).resolve().parents[1]
 
 
+def frame_size(text: str) -> tuple[int, int]:
+    """``WIDTHxHEIGHT`` as two even positive integers."""
+    try:
+        width, height = (int(part) for part in text.lower().split("x"))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"give the size as WIDTHxHEIGHT, e.g. 3840x2160, not {text!r}") from None
+    if width < 2 or height < 2 or width % 2 or height % 2:
+        raise argparse.ArgumentTypeError(f"width and height must be even and at least 2, not {text!r}")
+    return width, height
+
+
 def make_clip(path: Path, seconds: float, size: tuple[int, int] = (640, 360), fps: int = 30) -> Path:
     """The astronaut, 360 px high, swaying left and right on a black background."""
     width, height = size

@@ -41,6 +41,7 @@ import cv2
 import numpy as np
 import pandas as pd
 import torch
+from bench_memory import frame_size
 from scipy.optimize import linear_sum_assignment
 
 STAGES = (
@@ -218,17 +219,6 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--note", default="", help="a remark recorded with the results (e.g. machine load)")
     parser.add_argument("--run-in", type=Path, help=argparse.SUPPRESS)  # internal: a baseline run's clip folder
     return parser.parse_args()
-
-
-def frame_size(text: str) -> tuple[int, int]:
-    """``WIDTHxHEIGHT`` as two even positive integers."""
-    try:
-        width, height = (int(part) for part in text.lower().split("x"))
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"give the size as WIDTHxHEIGHT, e.g. 3840x2160, not {text!r}") from None
-    if width < 2 or height < 2 or width % 2 or height % 2:
-        raise argparse.ArgumentTypeError(f"width and height must be even and at least 2, not {text!r}")
-    return width, height
 
 
 def run_baseline(args: argparse.Namespace, clip: Path, work: Path) -> list[dict]:
